@@ -1,0 +1,253 @@
+"""The SRS algorithm (Guarded scheme), built on pysrs, with no I/O and an injected clock.
+
+Contract:
+- ``Engine.forward(address)`` always rewrites (own-domain and exclusion policy live in
+  ``tables``): a plain address becomes ``SRS0=HHHH=TT=host=user@DOMAIN``, an SRS0 or SRS1
+  address minted elsewhere becomes ``SRS1=HHHH=host==...@DOMAIN`` (SRS paper, "Guarded").
+- ``Engine.reverse(address)`` returns the address an SRS0/SRS1 address stands for only if its
+  day stamp is within ``max_age`` days and its hash verifies under one of the secrets.
+- Results are values: ``Rewritten(address)`` or ``Unchanged(reason)``; nothing raises for bad
+  input.
+
+Compatibility (libsrs2, postsrsd 1.x and Mail::SRS agree on these; so do we):
+- hash = base64(HMAC-SHA1(secret, lower(field) for each field))[:hash_length], where lower()
+  folds ASCII only; fields are (stamp, host, user) for SRS0 and (host, user) for SRS1.
+- a hash is accepted with any case (case-smashing MTAs) and with hash_min <= len <= hash_length
+  characters (libsrs2 ``srs_hash_check``); the day stamp is two base32 characters, any case.
+Deliberate differences: a local part with an unquoted ``@`` is refused (Mail::SRS refuses it,
+libsrs2 garbles it); a quoted local part is signed without its quotes and the quotes are put
+around the whole SRS local part, so that ``"john doe"@example.com`` survives the round trip.
+
+Why a subclass: pysrs 1.0.3 calls ``base64.encodestring`` (removed in Python 3.9) and checks
+hashes and stamps with ``assert``, which ``python -O`` strips (a forged address would reverse:
+an open relay). ``_GuardedSRS`` replaces hash creation/verification, the day stamp and the
+whole reverse parse with Python 3 code that never relies on ``assert``.
+
+Any byte survives: addresses are bytes; pysrs works on ``str``, so bytes are mapped 1:1 to
+code points (latin-1) on the way in and back on the way out.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from SRS.Guarded import Guarded  # type: ignore[import-untyped]
+
+SEPARATORS = b"=+-"
+_SEP = "="  # every separator after the first (SRS paper: SRSSEP)
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_DAY = 24 * 60 * 60
+_SLOTS = len(_BASE32) ** 2  # a two-character stamp cycles every 1024 days
+MAX_ADDRESS = 1023  # longest address taken or produced (postsrsd 1.x: 1024-byte buffers)
+
+
+@dataclass(frozen=True, slots=True)
+class Rewritten:
+    address: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    reason: str
+
+
+Outcome = Rewritten | Unchanged
+
+
+class _Reject(Exception):  # noqa: N818 - internal signal, never leaves this module
+    """Raised inside the pysrs call stack; ``Engine`` turns it into ``Unchanged``."""
+
+
+def _raw(data: bytes) -> bytes:
+    """Undo pysrs's ``str.encode()`` (UTF-8) of our latin-1 strings: the original bytes."""
+    return data.decode("utf-8").encode("latin-1")
+
+
+def _text(data: bytes) -> str:
+    return data.decode("latin-1")
+
+
+class _GuardedSRS(Guarded):  # type: ignore[misc]
+    """pysrs's Guarded scheme with Python 3 hashing, an injected clock and no ``assert``."""
+
+    def __init__(
+        self,
+        keys: Sequence[hmac.HMAC],
+        *,
+        separator: str,
+        hash_length: int,
+        hash_min: int,
+        max_age: int,
+        clock: Callable[[], float],
+        on_warning: Callable[[str], None],
+    ) -> None:
+        super().__init__(
+            secret=("unused",),  # pysrs wants one; our hash functions use ``keys``
+            maxage=max_age,
+            hashlength=hash_length,
+            hashmin=hash_min,
+            separator=separator,
+            alwaysrewrite=True,  # the own-domain rule is policy (tables), on bytes
+        )
+        self._keys = keys
+        self._clock = clock
+        self._on_warning = on_warning
+
+    # -- hashing -------------------------------------------------------------------------
+    def _digest(self, key: hmac.HMAC, fields: Sequence[bytes]) -> bytes:
+        mac = key.copy()  # the keyed inner/outer pads are computed once per secret
+        for field in fields:
+            mac.update(field.lower())  # bytes.lower() folds ASCII only, as libsrs2's tolower
+        return base64.b64encode(mac.digest())[: self.hashlength]
+
+    def hash_create(self, *data: bytes) -> bytes:
+        return self._digest(self._keys[0], [_raw(d) for d in data])
+
+    def hash_verify(self, given: bytes, *data: bytes) -> bool:
+        """libsrs2 ``srs_hash_check``: any case, a prefix of hash_min..hash_length chars."""
+        if not self.hashmin <= len(given) <= self.hashlength:
+            return False
+        fields = [_raw(d) for d in data]
+        given = _raw(given)
+        folded = given.lower()
+        matched = False
+        for key in self._keys:  # try every secret: constant work whichever one matches
+            expected = self._digest(key, fields)[: len(given)]
+            if hmac.compare_digest(expected.lower(), folded):
+                if not hmac.compare_digest(expected, given):
+                    self.warn("SRS hash matched only case-insensitively (case smashed)")
+                matched = True
+        return matched
+
+    def warn(self, *msg: str) -> None:
+        self._on_warning(" ".join(msg))
+
+    # -- day stamp -----------------------------------------------------------------------
+    def timestamp_create(self, ts: float | None = None) -> str:
+        day = int((self._clock() if ts is None else ts) // _DAY)
+        return _BASE32[(day >> 5) & 31] + _BASE32[day & 31]
+
+    def timestamp_check(self, timestamp: str) -> bool:
+        stamp = timestamp.upper()
+        if len(stamp) != 2 or any(c not in _BASE32 for c in stamp):
+            return False
+        then = _BASE32.index(stamp[0]) * 32 + _BASE32.index(stamp[1])
+        now = int(self._clock() // _DAY) % _SLOTS
+        while now < then:  # a stamp "from the future" is one from the previous cycle
+            now += _SLOTS
+        return bool(now <= then + self.maxage)
+
+    # -- reverse (replaces Guarded.parse and Shortcut.parse, which use assert) ----------
+    def parse(self, user: str, srshost: str | None = None) -> tuple[str, str]:
+        tag, body = user[:4].upper(), user[5:]
+        if tag == "SRS1":
+            fields = body.split(_SEP, 2)
+            if len(fields) != 3 or not fields[1] or not fields[2]:
+                raise _Reject("malformed SRS1 address")
+            hash_, host, rest = fields
+            if not self.hash_verify(hash_.encode(), host.encode(), rest.encode()):
+                raise _Reject("bad hash")
+            return host, "SRS0" + rest
+        fields = body.split(_SEP, 3)
+        if len(fields) != 4 or not fields[2] or not fields[3]:
+            raise _Reject("malformed SRS0 address")
+        hash_, stamp, host, sender = fields
+        if not self.timestamp_check(stamp):  # libsrs2 checks the stamp first
+            raise _Reject("expired or invalid day stamp")
+        if not self.hash_verify(hash_.encode(), stamp.encode(), host.encode(), sender.encode()):
+            raise _Reject("bad hash")
+        return host, sender
+
+
+def is_srs(address: bytes) -> bool:
+    """``SRS0`` or ``SRS1`` followed by a separator, any case (libsrs2 SRS_IS_SRS_ADDRESS)."""
+    return (
+        len(address) > 4
+        and address[:3].upper() == b"SRS"
+        and address[3] in b"01"
+        and address[4] in SEPARATORS
+    )
+
+
+def _split(address: bytes) -> tuple[bytes, bytes] | None:
+    """(local part without quotes, domain), or None if it is not a usable address."""
+    local, at, domain = address.rpartition(b"@")
+    if not at or not domain:
+        return None
+    if len(local) >= 2 and local[:1] == b'"' and local[-1:] == b'"':
+        local = local[1:-1]
+    elif b"@" in local:
+        return None
+    return (local, domain) if local else None
+
+
+class Engine:
+    """Forward and reverse SRS rewriting for one domain and one set of secrets."""
+
+    def __init__(
+        self,
+        secrets: Sequence[bytes],
+        domain: bytes,
+        *,
+        separator: bytes = b"=",
+        hash_length: int = 4,
+        hash_min: int = 4,
+        max_age: int = 21,
+        clock: Callable[[], float] = time.time,
+        on_warning: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        if not secrets or not all(secrets):
+            raise ValueError("at least one non-empty secret is required")
+        if len(separator) != 1 or separator not in SEPARATORS:
+            raise ValueError("separator must be one of = + -")
+        if not 1 <= hash_min <= hash_length <= 27:
+            raise ValueError("need 1 <= hash_min <= hash_length <= 27")
+        keys = [hmac.new(s, digestmod=hashlib.sha1) for s in secrets]
+        self.domain = domain
+        self._domain_text = _text(domain)
+        self._srs = _GuardedSRS(
+            keys,
+            separator=separator.decode(),
+            hash_length=hash_length,
+            hash_min=hash_min,
+            max_age=max_age,
+            clock=clock,
+            on_warning=on_warning,
+        )
+
+    def forward(self, address: bytes) -> Outcome:
+        if len(address) > MAX_ADDRESS:
+            return Unchanged("address too long")
+        if _split(address) is None:
+            return Unchanged("not a valid address")
+        try:
+            result = self._srs.forward(_text(address), self._domain_text)
+        except ValueError:  # pysrs's split of a malformed SRS1 local part
+            return Unchanged("malformed SRS1 address")
+        return _done(result)
+
+    def reverse(self, address: bytes) -> Outcome:
+        if not (is_srs(address) or address[:1] == b'"'):  # the path every delivery takes
+            return Unchanged("not an SRS address")
+        parts = _split(address)
+        if parts is None or not is_srs(parts[0]):
+            return Unchanged("not an SRS address")
+        if len(address) > MAX_ADDRESS:
+            return Unchanged("address too long")
+        try:
+            result = self._srs.reverse(_text(address))
+        except _Reject as reject:
+            return Unchanged(str(reject))
+        return _done(result)
+
+
+def _done(result: str) -> Outcome:
+    raw = result.encode("latin-1")
+    if len(raw) > MAX_ADDRESS:
+        return Unchanged("address too long")
+    return Rewritten(raw)
