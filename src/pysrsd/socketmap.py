@@ -112,7 +112,7 @@ class SocketmapCodec:
         """Consume ``data``; return complete events in order (never raises)."""
         events: list[Event] = []
         pos = 0
-        while pos < len(data):
+        while pos < len(data) and not self._dead:
             if self._length is None:
                 event = self._take_length_byte(data[pos])
                 pos += 1
