@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -137,10 +138,8 @@ def passed_fds(monkeypatch: pytest.MonkeyPatch, clean_activation_env: None) -> I
     monkeypatch.setattr(systemd, "LISTEN_FDS_START", base)
     yield base
     for fd in range(base, base + 8):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
 def listener() -> socket.socket:
