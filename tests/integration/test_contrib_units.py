@@ -1,0 +1,228 @@
+"""The shipped systemd files, checked by systemd's own tools.
+
+* ``systemd-analyze verify`` on the units (in a temporary copy whose ``ExecStart=`` points at
+  a stub, because verify insists the binary exists) must print nothing at all: verify exits 0
+  even on unknown keys, so silence is the real check; a mutated copy proves it can fail.
+* ``systemd-sysusers --root`` creates the account from the shipped sysusers.d file.
+* ``systemd-socket-activate`` hands sockets to ``pysrsd.systemd.listen_fds`` by name, and to
+  the real daemon, which answers on them and sends ``READY=1`` to a socket the test owns.
+
+A missing tool skips, unless PYSRSD_REQUIRE_SYSTEM=1 makes it a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+UNITS = ROOT / "contrib" / "systemd"
+SRC = ROOT / "src"
+UNIT_NAMES = ("pysrsd.service", "pysrsd-forward.socket", "pysrsd-reverse.socket")
+REQUIRE_SYSTEM = os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1"
+TIMEOUT = 30  # a hang guard, not a measurement
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if REQUIRE_SYSTEM:
+            pytest.fail(f"PYSRSD_REQUIRE_SYSTEM=1 but {name} is not installed")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def unit_settings(name: str) -> dict[str, list[str]]:
+    """``Key=value`` lines of a unit file (all sections), values in file order."""
+    settings: dict[str, list[str]] = {}
+    for line in (UNITS / name).read_text().splitlines():
+        if "=" in line and not line.startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+# --- systemd-analyze verify --------------------------------------------------------------
+
+
+def verify_copy(tmp_path: Path, mutate: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Verify a copy of the units with ExecStart on a stub; ``mutate`` is appended to [Socket]."""
+    analyze = tool("systemd-analyze")
+    stub = tmp_path / "pysrsd"
+    stub.write_text("#!/bin/sh\nexit 0\n")
+    stub.chmod(0o755)
+    for name in UNIT_NAMES:
+        text = (UNITS / name).read_text()
+        text = text.replace("ExecStart=/usr/local/bin/pysrsd", f"ExecStart={stub}")
+        if mutate is not None and name == "pysrsd-forward.socket":
+            text = text.replace("[Socket]\n", f"[Socket]\n{mutate}\n")
+        (tmp_path / name).write_text(text)
+    return subprocess.run(
+        [analyze, "verify", *(f"./{name}" for name in UNIT_NAMES)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def test_shipped_units_verify_without_a_single_warning(tmp_path: Path) -> None:
+    result = verify_copy(tmp_path)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        pytest.param("BogusKey=1", id="unknown-key"),
+        pytest.param("Backlog=many", id="bad-value"),
+    ],
+)
+def test_verify_check_notices_a_broken_unit(tmp_path: Path, mutation: str) -> None:
+    result = verify_copy(tmp_path, mutate=mutation)
+    assert "pysrsd-forward.socket" in result.stdout + result.stderr
+
+
+def test_shipped_units_state_the_contract() -> None:
+    service = unit_settings("pysrsd.service")
+    assert service["Type"] == ["notify"]
+    assert service["ExecStart"][0].split()[0] == "/usr/local/bin/pysrsd"
+    assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert service["User"] == ["pysrsd"]
+    assert service["Restart"] == ["on-failure"]
+    assert "-/etc/default/pysrsd" in service["EnvironmentFile"]
+    assert service["CapabilityBoundingSet"] == [""]
+    assert service["RestrictAddressFamilies"] == ["AF_INET AF_INET6 AF_UNIX"]
+    for name, address, fdname in [
+        ("pysrsd-forward.socket", "127.0.0.1:10001", "forward"),
+        ("pysrsd-reverse.socket", "127.0.0.1:10002", "reverse"),
+    ]:
+        sock = unit_settings(name)
+        assert sock["ListenStream"] == [address]
+        assert sock["FileDescriptorName"] == [fdname]
+        assert sock["Service"] == ["pysrsd.service"]
+
+
+def test_sysusers_creates_the_service_account(tmp_path: Path) -> None:
+    sysusers = tool("systemd-sysusers")
+    (tmp_path / "etc").mkdir()
+    subprocess.run(
+        [sysusers, f"--root={tmp_path}", str(UNITS / "sysusers.d" / "pysrsd.conf")],
+        check=True,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    passwd = {
+        line.split(":")[0]: line.split(":")
+        for line in (tmp_path / "etc" / "passwd").read_text().splitlines()
+    }
+    assert passwd["pysrsd"][6] == "/usr/sbin/nologin"
+    groups = [line.split(":")[0] for line in (tmp_path / "etc" / "group").read_text().splitlines()]
+    assert "pysrsd" in groups
+
+
+# --- socket activation --------------------------------------------------------------------
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free right now (the kernel's choice); systemd-socket-activate binds them next."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def child_env() -> list[str]:
+    """systemd-socket-activate passes only the -E variables to its child."""
+    return ["-E", f"PYTHONPATH={SRC}", "-E", "PYTHONDONTWRITEBYTECODE=1"]
+
+
+def connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+
+
+LISTEN_FDS_PROBE = textwrap.dedent(
+    """
+    import os
+    from pysrsd.systemd import listen_fds
+    socks = listen_fds()
+    left = sorted(k for k in os.environ if k.startswith("LISTEN_"))
+    for name in sorted(socks):
+        for sock in socks[name]:
+            print(name, sock.getsockname()[1], sock.get_inheritable(), flush=True)
+    print("left", left, flush=True)
+    for name, group in socks.items():  # descriptor order, as the test connects
+        for sock in group:
+            conn, _ = sock.accept()
+            conn.sendall(name.encode() + b"\\n")
+            conn.close()
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("fdnames", "expected"),
+    [
+        pytest.param("forward:reverse", ["forward", "reverse"], id="both-named"),
+        pytest.param("reverse:forward", ["reverse", "forward"], id="names-follow-order"),
+        pytest.param(None, ["unknown", "unknown"], id="unnamed"),
+    ],
+)
+def test_listen_fds_under_systemd_socket_activate(fdnames: str | None, expected: list[str]) -> None:
+    activate = tool("systemd-socket-activate")
+    ports = free_ports(2)
+    command = [activate, *child_env()]
+    command += [f"--listen=127.0.0.1:{port}" for port in ports]
+    if fdnames is not None:
+        command.append(f"--fdname={fdnames}")
+    command += [sys.executable, "-c", LISTEN_FDS_PROBE]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            # systemd-socket-activate execs the program on the first connection
+            replies = []
+            for port in _wait_listening(ports, proc):
+                with connect(port) as conn:
+                    replies.append(conn.makefile().readline().strip())
+            out, err = proc.communicate(timeout=TIMEOUT)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[-1] == "left []"
+    assert sorted(lines[:-1]) == sorted(
+        f"{name} {port} False" for name, port in zip(expected, ports, strict=True)
+    )
+    assert replies == expected
+
+
+def _wait_listening(ports: list[int], proc: subprocess.Popen[str]) -> list[int]:
+    """Return ``ports`` once the first one accepts connections (the activator is up)."""
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # "Listening on 127.0.0.1:PORT as N." per socket
+        seen.append(line)
+        if f":{ports[-1]} as " in line:
+            return ports
+    pytest.fail(f"systemd-socket-activate never listened: {''.join(seen)!r}")
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="sd") as name:
+        yield Path(name)
