@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from SRS.Guarded import Guarded  # type: ignore[import-untyped]
+from SRS.Guarded import Guarded
 
 SEPARATORS = b"=+-"
 _SEP = "="  # every separator after the first (SRS paper: SRSSEP)
@@ -59,7 +59,7 @@ class Unchanged:
 Outcome = Rewritten | Unchanged
 
 
-class _Reject(Exception):  # noqa: N818 - internal signal, never leaves this module
+class _Reject(Exception):
     """Raised inside the pysrs call stack; ``Engine`` turns it into ``Unchanged``."""
 
 

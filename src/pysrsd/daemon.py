@@ -1,0 +1,194 @@
+"""The daemon's life: bind, drop privileges, serve, reload on SIGHUP, stop on SIGTERM.
+
+Order matters: listeners are bound (or taken from systemd socket activation) and the secrets
+read while still privileged; then privileges are dropped; only then is READY=1 sent, so a
+client that sees the daemon ready can connect. SIGTERM/SIGINT stop accepting, answer what was
+already read, flush replies and exit 0; a second SIGTERM/SIGINT exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import stat
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+
+from pysrsd import privileges, systemd
+from pysrsd.errors import ConfigError
+from pysrsd.lookup import Codec, Table
+from pysrsd.server import Connection, Hub, factory, housekeeping
+from pysrsd.settings import Settings
+from pysrsd.socketmap import SocketmapCodec
+from pysrsd.state import Runtime
+from pysrsd.tcp_table import TcpTableCodec
+
+log = structlog.get_logger("pysrsd")
+BACKLOG = 1024
+DRAIN_SECONDS = 5.0
+Listener = tuple[str, asyncio.Server]
+Opener = Callable[[Callable[[], Connection]], Awaitable[asyncio.Server]]
+
+
+def _adopted(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> Opener:
+    def open_(make: Callable[[], Connection]) -> Awaitable[asyncio.Server]:
+        return loop.create_server(make, sock=sock, backlog=BACKLOG)
+
+    return open_
+
+
+def _tcp(loop: asyncio.AbstractEventLoop, host: str, port: int) -> Opener:
+    def open_(make: Callable[[], Connection]) -> Awaitable[asyncio.Server]:
+        return loop.create_server(make, host, port, reuse_address=True, backlog=BACKLOG)
+
+    return open_
+
+
+class Daemon:
+    def __init__(self, settings: Settings, runtime: Runtime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.hub = Hub(runtime, settings.max_connections, settings.idle_timeout)
+        self.stop = asyncio.Event()
+        self.listeners: list[Listener] = []
+
+    def _codecs(self, name: str) -> tuple[Table | None, Callable[[], Codec]]:
+        max_line = self.settings.max_line
+        if name in ("forward", "reverse"):
+            return Table(name), lambda: TcpTableCodec(max_line)
+        if name == "socketmap":
+            return None, SocketmapCodec
+        raise ConfigError(
+            f"LISTEN_FDNAMES: unknown socket name {name!r} (forward|reverse|socketmap)"
+        )
+
+    async def _serve(self, name: str, where: str, open_: Opener) -> None:
+        table, codec = self._codecs(name)
+        try:
+            server = await open_(factory(self.hub, table, codec))
+        except OSError as exc:
+            raise ConfigError(
+                f"listen: cannot listen on {where} ({name}): {exc.strerror}"
+            ) from None
+        self.listeners.append((name, server))
+
+    async def bind(self) -> None:
+        loop = asyncio.get_running_loop()
+        activated = systemd.listen_fds()
+        for name, sockets in activated.items():
+            for sock in sockets:
+                await self._serve(name, "LISTEN_FDS", _adopted(loop, sock))
+        if activated:
+            return
+        s = self.settings
+        for host in s.listen:
+            for name, port in (("forward", s.forward_port), ("reverse", s.reverse_port)):
+                await self._serve(name, f"{host} port {port}", _tcp(loop, host, port))
+        for endpoint in s.socketmap:
+            kind, _, rest = endpoint.partition(":")
+            if kind == "unix":
+                path = Path(rest)
+                _clear_stale_socket(path)
+                await self._serve(
+                    "socketmap",
+                    rest,
+                    lambda f: loop.create_unix_server(f, rest, backlog=BACKLOG),  # noqa: B023
+                )
+                os.chmod(path, s.socketmap_mode)
+                if s.user or s.group:
+                    _chown_socket(path, s.user, s.group)
+            else:
+                host, _, port_text = rest.rpartition(":")
+                host = host[1:-1] if host.startswith("[") else host
+                await self._serve("socketmap", rest, _tcp(loop, host, int(port_text)))
+
+    def _on_hup(self) -> None:
+        systemd.notify("RELOADING=1")
+        self.runtime.reload("SIGHUP")
+        systemd.notify("READY=1")
+
+    def _on_term(self, signame: str) -> None:
+        if self.stop.is_set():
+            log.warning("stop_forced", signal=signame)
+            os._exit(1)
+        log.info("stopping", signal=signame)
+        self.stop.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        await self.bind()
+        privileges.drop_privileges(self.settings.user, self.settings.group)
+        privileges.refuse_root(self.settings.allow_root)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_term, sig.name)
+        for name, server in self.listeners:
+            for sock in server.sockets:
+                log.info("listening", table=name, address=_address(sock))
+        keeper = asyncio.create_task(housekeeping(self.hub))
+        systemd.notify("READY=1", f"STATUS=serving {self.settings.domain}")
+        log.info("ready", domain=self.settings.domain, pid=os.getpid())
+        await self.stop.wait()
+        systemd.notify("STOPPING=1")
+        await self._drain()
+        keeper.cancel()
+        log.info("stopped")
+        return 0
+
+    async def _drain(self) -> None:
+        for _, server in self.listeners:
+            server.close()
+        for _ in range(3):  # reads the loop has already seen are dispatched and answered
+            await asyncio.sleep(0.01)
+        self.hub.close_all()  # close() flushes what is buffered before closing
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_SECONDS
+        for _, server in self.listeners:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), max(0.0, deadline - loop.time()))
+
+
+def _address(sock: socket.socket) -> str:
+    name = sock.getsockname()
+    if isinstance(name, tuple):
+        host, port = name[0], name[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"unix:{name}"
+
+
+def _clear_stale_socket(path: Path) -> None:
+    """Remove a socket file left by a dead daemon; refuse to touch anything else."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ConfigError(f"socketmap: {path} exists and is not a socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # nobody listens: stale
+            return
+    raise ConfigError(f"socketmap: {path} is in use by another process")
+
+
+def _chown_socket(path: Path, user: str | None, group: str | None) -> None:
+    import grp
+    import pwd
+
+    uid = -1 if user is None else (int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid)
+    gid = -1 if group is None else (int(group) if group.isdigit() else grp.getgrnam(group).gr_gid)
+    os.chown(path, uid, gid)
+
+
+def run(settings: Settings, runtime: Runtime) -> int:
+    async def main() -> int:
+        return await Daemon(settings, runtime).run()
+
+    return asyncio.run(main())

@@ -1,0 +1,81 @@
+"""Exclusion map file → ``Exclusions``: senders whose address is never rewritten.
+
+Format: Postfix map source (the file a ``hash:`` map is built from): the first field of each
+line is the key, the rest of the line is ignored, ``#`` starts a comment (postmap(1)). Keys,
+matched case-insensitively (ASCII):
+  ``example.com``       that domain          ``@example.com``  that domain
+  ``.example.com``      its subdomains, not example.com itself
+  ``user@example.com``  that address
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pysrsd.errors import ConfigError
+
+MAX_EXCLUDE_FILE = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusions:
+    domains: frozenset[bytes] = frozenset()
+    parents: frozenset[bytes] = frozenset()  # ".example.com": subdomains of these
+    addresses: frozenset[bytes] = frozenset()
+
+    def __len__(self) -> int:
+        return len(self.domains) + len(self.parents) + len(self.addresses)
+
+    def match(self, address: bytes) -> str | None:
+        """Why ``address`` is excluded ("domain excluded" / "address excluded"), or None."""
+        if not self:
+            return None
+        lowered = address.lower()
+        if lowered in self.addresses:
+            return "address excluded"
+        domain = lowered.rpartition(b"@")[2]
+        if domain in self.domains:
+            return "domain excluded"
+        if self.parents:
+            dot = domain.find(b".")
+            while dot >= 0:
+                if domain[dot:] in self.parents:
+                    return "domain excluded"
+                dot = domain.find(b".", dot + 1)
+        return None
+
+
+def parse_exclusions(data: bytes) -> Exclusions:
+    domains: set[bytes] = set()
+    parents: set[bytes] = set()
+    addresses: set[bytes] = set()
+    for raw in data.splitlines():
+        line = raw.split(b"#", 1)[0].strip()
+        if not line:
+            continue
+        key = line.split(None, 1)[0].lower().rstrip(b".")
+        if key.startswith(b"@"):
+            domains.add(key[1:])
+        elif key.startswith(b"."):
+            parents.add(key)
+        elif b"@" in key:
+            addresses.add(key)
+        else:
+            domains.add(key)
+    domains.discard(b"")
+    parents.discard(b".")
+    return Exclusions(frozenset(domains), frozenset(parents), frozenset(addresses))
+
+
+def load_exclusions(path: Path | None) -> Exclusions:
+    if path is None:
+        return Exclusions()
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_EXCLUDE_FILE + 1)
+    except OSError as exc:
+        raise ConfigError(f"exclude-file: cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_EXCLUDE_FILE:
+        raise ConfigError(f"exclude-file: {path} is larger than {MAX_EXCLUDE_FILE} bytes")
+    return parse_exclusions(data)

@@ -1,0 +1,62 @@
+"""Secrets file → ``Keyring``: the first secret signs, every secret verifies.
+
+File format (shared with postsrsd and pfix-srsd): one secret per line; the trailing CR/LF is
+removed; blank (or whitespace-only) lines are ignored. Rotation: put a new line on top and keep
+the old ones for ``max-age`` days.
+
+Secrets never leave this module except as bytes handed to the engine; ``fingerprint`` (a
+short SHA-256 prefix of the signing secret) is what logs may show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pysrsd.errors import ConfigError
+
+MAX_SECRETS_FILE = 1 << 20  # a secrets file is a few lines; refuse to slurp a huge file
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    secrets: tuple[bytes, ...] = field(repr=False)
+    fingerprint: str
+    too_open: bool  # readable by group or others
+
+    def __len__(self) -> int:
+        return len(self.secrets)
+
+
+def parse_secrets(data: bytes) -> tuple[bytes, ...]:
+    lines = (line.rstrip(b"\r") for line in data.split(b"\n"))
+    return tuple(line for line in lines if line.strip())
+
+
+def fingerprint(secret: bytes) -> str:
+    return hashlib.sha256(b"pysrsd fingerprint\0" + secret).hexdigest()[:12]
+
+
+def load_keyring(path: Path) -> Keyring:
+    """Read ``path``; raise ConfigError (naming the setting) if it is unusable."""
+    try:
+        with path.open("rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            data = handle.read(MAX_SECRETS_FILE + 1)
+    except OSError as exc:
+        raise ConfigError(f"secrets-file: cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_SECRETS_FILE:
+        raise ConfigError(f"secrets-file: {path} is larger than {MAX_SECRETS_FILE} bytes")
+    secrets = parse_secrets(data)
+    if not secrets:
+        raise ConfigError(f"secrets-file: {path} contains no secret")
+    if b"\0" in b"".join(secrets):
+        raise ConfigError(f"secrets-file: {path} contains a NUL byte")
+    return Keyring(
+        secrets=secrets,
+        fingerprint=fingerprint(secrets[0]),
+        too_open=bool(mode & (stat.S_IRWXG | stat.S_IRWXO)),
+    )

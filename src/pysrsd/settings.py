@@ -1,0 +1,155 @@
+"""``Settings``: every setting of pysrsd, validated once at start, frozen, passed down.
+
+Sources, highest first (DESIGN.md): command line (given to the constructor by ``cli``) >
+``PYSRSD_*`` environment > TOML config file > defaults. The TOML file uses the same names as
+the long flags, with ``-`` or ``_`` (``secrets-file = "/etc/pysrsd/secrets"``).
+List settings (``listen``, ``socketmap``) read from the environment are separated by commas or
+white space (``PYSRSD_LISTEN="127.0.0.1,::1"``).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_CONFIG = Path("/etc/pysrsd/pysrsd.toml")
+# A domain name: labels of letters, digits, '-' and '_' (or UTF-8), no empty label.
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_\-\u0080-\U0010ffff]{1,63}$")
+Port = Annotated[int, Field(ge=0, le=65535)]
+StrList = Annotated[list[str], NoDecode]
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item for item in re.split(r"[,\s]+", value) if item]
+    return value
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """The config file: a flat TOML table whose keys are the long flag names."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._values: dict[str, Any] = {}
+        if path is not None:
+            try:
+                with path.open("rb") as handle:
+                    raw = tomllib.load(handle)
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ValueError(f"config: cannot read {path}: {exc}") from None
+            self._values = {key.replace("-", "_"): value for key, value in raw.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)  # unknown keys are reported by extra="forbid"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PYSRSD_", frozen=True, extra="forbid", case_sensitive=False
+    )
+
+    domain: str
+    secrets_file: Path
+    exclude_file: Path | None = None
+    listen: StrList = ["127.0.0.1"]
+    forward_port: Port = 10001
+    reverse_port: Port = 10002
+    separator: Literal["=", "+", "-"] = "="
+    hash_length: int = Field(4, ge=1, le=27)
+    hash_min: int = Field(4, ge=1, le=27)
+    max_age: int = Field(21, ge=1, le=1000)
+    always_rewrite: bool = False
+    reverse_any_domain: bool = False
+    idle_timeout: float = Field(300.0, gt=0, le=86400)
+    max_connections: int = Field(1000, ge=1, le=1_000_000)
+    max_line: int = Field(16384, ge=256, le=1 << 20)
+    user: str | None = None
+    group: str | None = None
+    allow_root: bool = False
+    pidfile: Path | None = None
+    socketmap: StrList = []
+    socketmap_mode: int = Field(0o666, ge=0, le=0o777)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["kv", "json"] = "kv"
+    config: Path | None = None
+
+    @field_validator("listen", "socketmap", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        name = value[:-1] if value.endswith(".") else value
+        if not name or len(name.encode()) > 253:
+            raise ValueError(f"{value!r} is not a domain name")
+        for label in name.split("."):
+            if not _LABEL.match(label):
+                raise ValueError(f"{value!r} is not a domain name (label {label!r})")
+        return name
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one address")
+        return [
+            host[1:-1] if host.startswith("[") and host.endswith("]") else host for host in value
+        ]
+
+    @field_validator("socketmap")
+    @classmethod
+    def _socketmap(cls, value: list[str]) -> list[str]:
+        for endpoint in value:
+            kind, _, rest = endpoint.partition(":")
+            if kind == "unix" and rest:
+                continue
+            if kind == "inet" and rest.rpartition(":")[2].isdigit() and rest.rpartition(":")[0]:
+                continue
+            raise ValueError(f"{endpoint!r}: expected inet:HOST:PORT or unix:PATH")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.hash_min > self.hash_length:
+            raise ValueError("hash-min must not exceed hash-length")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config = _config_path(init_settings(), env_settings())
+        return init_settings, env_settings, _TomlSource(settings_cls, config)
+
+
+def _config_path(cli: dict[str, Any], env: dict[str, Any]) -> Path | None:
+    explicit = cli.get("config") or env.get("config")
+    if explicit:
+        return Path(explicit)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None

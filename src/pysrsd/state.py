@@ -1,0 +1,132 @@
+"""``State`` (immutable: keyring, exclusions, engine, policy) and ``Runtime`` (reloads it).
+
+Reload (SIGHUP, or a change seen on the secrets or exclusion file) builds a new State and
+swaps one reference, so a lookup sees either the old State or the new one, never a mix. A file
+that cannot be read (missing, unreadable, empty) keeps its last good contents and logs an
+error; at start the same problem is a ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from pysrsd.engine import Engine
+from pysrsd.errors import ConfigError
+from pysrsd.exclusions import Exclusions, load_exclusions
+from pysrsd.keyring import Keyring, load_keyring
+from pysrsd.settings import Settings
+
+log = structlog.get_logger("pysrsd.state")
+FileSignature = tuple[int, int, int, int, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What the tables need besides the engine."""
+
+    domain: bytes  # lower case, for comparisons
+    always_rewrite: bool
+    reverse_any_domain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    engine: Engine
+    exclusions: Exclusions
+    keyring: Keyring
+    policy: Policy
+
+
+def _signature(path: Path | None) -> FileSignature:
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
+
+
+def _on_engine_warning(message: str) -> None:
+    log.info("srs_warning", message=message)
+
+
+def build_state(
+    settings: Settings, keyring: Keyring, exclusions: Exclusions, clock: Callable[[], float]
+) -> State:
+    domain = settings.domain.encode()
+    engine = Engine(
+        keyring.secrets,
+        domain,
+        separator=settings.separator.encode(),
+        hash_length=settings.hash_length,
+        hash_min=settings.hash_min,
+        max_age=settings.max_age,
+        clock=clock,
+        on_warning=_on_engine_warning,
+    )
+    policy = Policy(domain.lower(), settings.always_rewrite, settings.reverse_any_domain)
+    return State(engine, exclusions, keyring, policy)
+
+
+class Runtime:
+    """Holds the current State; ``reload`` and ``check_files`` replace it."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._signatures = self._stat()
+        keyring = load_keyring(settings.secrets_file)  # ConfigError at start: exit
+        exclusions = load_exclusions(settings.exclude_file)
+        self.state = build_state(settings, keyring, exclusions, clock)
+        self._report(keyring, exclusions, "loaded")
+
+    def _stat(self) -> tuple[FileSignature, FileSignature]:
+        return _signature(self._settings.secrets_file), _signature(self._settings.exclude_file)
+
+    def _report(self, keyring: Keyring, exclusions: Exclusions, event: str, **why: str) -> None:
+        log.info(
+            event,
+            **why,
+            secrets=len(keyring),
+            signing_key=keyring.fingerprint,
+            exclusions=len(exclusions),
+        )
+        if keyring.too_open:
+            log.warning(
+                "secrets_file_too_open",
+                path=str(self._settings.secrets_file),
+                advice="chmod 0400 or 0600; it must be readable by the daemon's account only",
+            )
+
+    def reload(self, why: str = "signal") -> bool:
+        """Re-read both files; keep the last good contents of a file that fails."""
+        self._signatures = self._stat()
+        old = self.state
+        ok = True
+        try:
+            keyring = load_keyring(self._settings.secrets_file)
+        except ConfigError as exc:
+            log.error("reload_failed", file="secrets", error=str(exc), kept="previous secrets")
+            keyring, ok = old.keyring, False
+        try:
+            exclusions = load_exclusions(self._settings.exclude_file)
+        except ConfigError as exc:
+            log.error("reload_failed", file="exclusions", error=str(exc), kept="previous map")
+            exclusions, ok = old.exclusions, False
+        self.state = build_state(self._settings, keyring, exclusions, self._clock)
+        self._report(keyring, exclusions, "reloaded", why=why)
+        return ok
+
+    def check_files(self) -> bool:
+        """Reload if either file changed since the last look (in place or renamed over)."""
+        if self._stat() == self._signatures:
+            return False
+        self.reload("file changed")
+        return True
