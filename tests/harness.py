@@ -1,0 +1,156 @@
+"""Test harness: start the real ``pysrsd`` command on free ports and talk tcp_table to it.
+
+``require(tool)`` skips a test when a system tool is missing, except when
+PYSRSD_REQUIRE_SYSTEM=1 (set by .ci/run): then a missing tool fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+DOMAIN = "fwd.example"
+SECRET = "test-secret-for-pysrsd"
+_LISTENING = re.compile(r"event='listening' table='(\w+)' address='(.+?)'")
+
+
+def require(*tools: str) -> None:
+    missing = [tool for tool in tools if shutil.which(tool) is None and not Path(tool).exists()]
+    if not missing:
+        return
+    message = f"missing system tool(s): {', '.join(missing)}"
+    if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
+        pytest.fail(message + " (PYSRSD_REQUIRE_SYSTEM=1)")
+    pytest.skip(message)
+
+
+def write_secrets(path: Path, *secrets: str) -> Path:
+    path.write_text("".join(s + "\n" for s in secrets))
+    path.chmod(0o600)
+    return path
+
+
+class Daemon:
+    """A running ``python -m pysrsd``; ``ports[table]`` are the bound ports."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.proc = proc
+        self.log = log
+        self.ports: dict[str, int] = {}
+
+    @property
+    def forward_port(self) -> int:
+        return self.ports["forward"]
+
+    @property
+    def reverse_port(self) -> int:
+        return self.ports["reverse"]
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_text()
+            if "event='ready'" in text:
+                for table, address in _LISTENING.findall(text):
+                    self.ports.setdefault(table, int(address.rpartition(":")[2]))
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"pysrsd exited {self.proc.returncode}:\n{text}")
+            time.sleep(0.02)
+        raise RuntimeError(f"pysrsd not ready after {timeout}s:\n{self.log_text()}")
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def daemon_command(secrets: Path, *extra: str, domain: str = DOMAIN) -> list[str]:
+    command = [sys.executable, "-m", "pysrsd", "--forward-port", "0", "--reverse-port", "0"]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    return [*command, *extra, domain, str(secrets)]
+
+
+@contextmanager
+def running_daemon(
+    tmp: Path, secrets: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[Daemon]:
+    log = tmp / f"pysrsd-{time.monotonic_ns()}.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            daemon_command(secrets, *extra),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    daemon = Daemon(proc, log)
+    try:
+        daemon.wait_ready()
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+class Client:
+    """One persistent tcp_table connection, as a Postfix process keeps one."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.reader = self.sock.makefile("rb")
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def reply(self) -> bytes:
+        return self.reader.readline(8192)
+
+    def get(self, key: bytes) -> bytes:
+        from pysrsd.tcp_table import quote
+
+        self.send(b"get " + quote(key) + b"\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def postmap(query: str | Sequence[str], table: str, *, stdin: bytes | None = None) -> str:
+    """Postfix's own client: ``postmap -q KEY TABLE`` or ``postmap -q - TABLE`` with stdin."""
+    require("postmap")
+    key = "-" if stdin is not None else str(query)
+    result = subprocess.run(
+        ["postmap", "-q", key, table], input=stdin, capture_output=True, timeout=60, check=False
+    )
+    if result.returncode not in (0, 1):
+        raise RuntimeError(f"postmap failed {result.returncode}: {result.stderr!r}")
+    return result.stdout.decode("utf-8", "surrogateescape")
