@@ -79,6 +79,7 @@ def genkey(path: Path, rotate: bool) -> int:
         old = path.read_bytes()
     elif rotate:
         raise ConfigError(f"genkey --rotate: {path} does not exist")
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     new = secrets.token_urlsafe(SECRET_BYTES).encode()
     data = new + b"\n" + (old if old.endswith(b"\n") or not old else old + b"\n")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
