@@ -66,7 +66,8 @@ class Daemon:
             text = self.log_text()
             if "event='ready'" in text:
                 for table, address in _LISTENING.findall(text):
-                    self.ports.setdefault(table, int(address.rpartition(":")[2]))
+                    if not address.startswith("unix:"):
+                        self.ports.setdefault(table, int(address.rpartition(":")[2]))
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"pysrsd exited {self.proc.returncode}:\n{text}")

@@ -1,0 +1,78 @@
+"""Postfix's socketmap client (``postmap -q KEY socketmap:...:NAME``) against the daemon,
+over TCP and over a unix socket, with postsrsd 2.x's and pfix-srsd's map names."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from harness import DOMAIN, SECRET, postmap, require, running_daemon, write_secrets
+from oracles import mail_srs_forward, require_oracles
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def endpoints(tmp_path: Path):  # type: ignore[no-untyped-def]
+    require("postmap")
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    port = _free_port()
+    path = tmp_path / "run" / "pysrsd.sock"
+    path.parent.mkdir()
+    extra = ["--socketmap", f"inet:127.0.0.1:{port}", "--socketmap", f"unix:{path}"]
+    with running_daemon(tmp_path, secrets, *extra) as daemon:
+        yield daemon, {"inet": f"socketmap:inet:127.0.0.1:{port}", "unix": f"socketmap:unix:{path}"}
+
+
+@pytest.mark.parametrize("transport", ["inet", "unix"])
+@pytest.mark.parametrize(
+    ("forward", "reverse"),
+    [
+        pytest.param("forward", "reverse", id="postsrsd"),
+        pytest.param("srsencoder", "srsdecoder", id="pfix-srsd"),
+    ],
+)
+def test_socketmap_round_trip(endpoints, transport: str, forward: str, reverse: str) -> None:  # type: ignore[no-untyped-def]
+    require_oracles()
+    _daemon, tables = endpoints
+    (expected,) = mail_srs_forward(SECRET.encode(), DOMAIN.encode(), [b"alice@example.com"])
+    assert expected is not None
+    base = tables[transport]
+    assert postmap("alice@example.com", f"{base}:{forward}") == expected.decode() + "\n"
+    assert postmap(expected.decode(), f"{base}:{reverse}") == "alice@example.com\n"
+    # An address problem is NOTFOUND (postmap prints nothing), never PERM or TEMP.
+    assert postmap("alice@example.com", f"{base}:{reverse}") == ""
+    assert postmap("SRS0=AAAA=AA=example.com=x@" + DOMAIN, f"{base}:{reverse}") == ""
+    assert postmap(f"someone@{DOMAIN}", f"{base}:{forward}") == ""
+
+
+def test_stale_unix_socket_is_replaced_and_mode_applied(tmp_path: Path) -> None:
+    require("postmap")
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    path = tmp_path / "stale.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()  # the file stays, nobody listens: what a killed daemon leaves
+    extra = ["--socketmap", f"unix:{path}", "--socketmap-mode", "660"]
+    with running_daemon(tmp_path, secrets, *extra):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+        assert postmap("a@example.com", f"socketmap:unix:{path}:forward").startswith("SRS0=")
+
+
+def test_refuses_a_socket_path_in_use(tmp_path: Path) -> None:
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    path = tmp_path / "busy.sock"
+    with socket.socket(socket.AF_UNIX) as busy:
+        busy.bind(str(path))
+        busy.listen()
+        with pytest.raises(RuntimeError, match="in use"):
+            with running_daemon(tmp_path, secrets, "--socketmap", f"unix:{path}"):
+                pass
