@@ -18,8 +18,10 @@ import contextlib
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -439,7 +441,7 @@ class PostsrsdInstance:
         if self.now is not None:
             start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.now))
             command = [FAKETIME_BIN, "-f", f"@{start}", *command]
-        return command
+        return [sys.executable, "-c", _REAPER, *command]
 
     def __enter__(self) -> PostsrsdInstance:
         try:
@@ -453,6 +455,7 @@ class PostsrsdInstance:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env={**os.environ, "TZ": "UTC"},
+                start_new_session=True,  # the reaper's group: postsrsd and its children
             )
             self._stack.callback(_stop, process)
             self._forward = _Connection(ports[0])
@@ -479,12 +482,36 @@ class PostsrsdInstance:
         return self._reverse.get_many(addrs)
 
 
+# postsrsd 1.10 forks per connection and reaps its children late; faketime forks postsrsd.
+# This wrapper (a session leader and child subreaper) runs the command, reaps every process
+# below it, and on SIGTERM terminates its whole group, so nothing is left over, not even a
+# zombie under an init that does not reap.
+_REAPER = r"""
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+def stop(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.killpg(0, signal.SIGTERM)
+signal.signal(signal.SIGTERM, stop)
+if os.fork() == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+    except InterruptedError:
+        pass
+"""
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 
