@@ -79,11 +79,15 @@ def _daemon_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: dict[str, Any]) -> Settings:
     """Build Settings from parsed options (only those given): CLI > env > TOML > defaults."""
     given = {k.replace("-", "_"): v for k, v in args.items() if v is not None}
+    # ``pysrsd --domain D SECRETS``: the one positional given is the secrets file
+    only_one = "positional_domain" in given and "positional_secrets" not in given
+    if only_one and "domain" in given and "secrets_file" not in given:
+        given["positional_secrets"] = given.pop("positional_domain")
     for name in ("domain", "secrets_file"):
         positional = given.pop(f"positional_{name.split('_')[0]}", None)
         if positional is not None:
             if name in given and given[name] != positional:
-                raise ConfigError(f"{name.replace('_', '-')}: given twice, differently")
+                raise ConfigError(f"--{name.replace('_', '-')}: given twice, differently")
             given[name] = positional
     given.pop("foreground", None)
     if given.pop("verbose", 0):

@@ -1,8 +1,9 @@
 """Exclusion map file → ``Exclusions``: senders whose address is never rewritten.
 
 Format: Postfix map source (the file a ``hash:`` map is built from): the first field of each
-line is the key, the rest of the line is ignored, ``#`` starts a comment (postmap(1)). Keys,
-matched case-insensitively (ASCII):
+line is the key, the rest of the line is ignored, ``#`` starts a comment as the first non-blank
+character of a line, and a line starting with white space continues the previous one
+(postmap(1)). Keys, matched case-insensitively (ASCII):
   ``example.com``       that domain          ``@example.com``  that domain
   ``.example.com``      its subdomains, not example.com itself
   ``user@example.com``  that address
@@ -46,14 +47,26 @@ class Exclusions:
         return None
 
 
+def _logical_lines(data: bytes) -> list[bytes]:
+    """postmap(1) input rules: ``#`` starts a comment only as a line's first non-blank
+    character; a line that starts with white space continues the previous line."""
+    lines: list[bytes] = []
+    for raw in data.splitlines():
+        stripped = raw.strip()
+        if not stripped or stripped.startswith(b"#"):
+            continue
+        if raw[:1].isspace() and lines:
+            lines[-1] += b" " + stripped
+        else:
+            lines.append(stripped)
+    return lines
+
+
 def parse_exclusions(data: bytes) -> Exclusions:
     domains: set[bytes] = set()
     parents: set[bytes] = set()
     addresses: set[bytes] = set()
-    for raw in data.splitlines():
-        line = raw.split(b"#", 1)[0].strip()
-        if not line:
-            continue
+    for line in _logical_lines(data):
         key = line.split(None, 1)[0].lower().rstrip(b".")
         if key.startswith(b"@"):
             domains.add(key[1:])

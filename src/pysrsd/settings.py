@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -22,6 +22,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from pysrsd.errors import ConfigError
 
 DEFAULT_CONFIG = Path("/etc/pysrsd/pysrsd.toml")
 # A domain name: labels of letters, digits, '-' and '_' (or UTF-8), no empty label.
@@ -46,8 +48,10 @@ class _TomlSource(PydanticBaseSettingsSource):
             try:
                 with path.open("rb") as handle:
                     raw = tomllib.load(handle)
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ValueError(f"config: cannot read {path}: {exc}") from None
+            except OSError as exc:
+                raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
             self._values = {key.replace("-", "_"): value for key, value in raw.items()}
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
@@ -129,11 +133,12 @@ class Settings(BaseSettings):
             raise ValueError(f"{endpoint!r}: expected inet:HOST:PORT or unix:PATH")
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Settings:
-        if self.hash_min > self.hash_length:
-            raise ValueError("hash-min must not exceed hash-length")
-        return self
+    @field_validator("hash_min")
+    @classmethod
+    def _hash_min(cls, value: int, info: ValidationInfo) -> int:
+        if value > info.data.get("hash_length", value):
+            raise ValueError("must not exceed hash-length")
+        return value
 
     @classmethod
     def settings_customise_sources(

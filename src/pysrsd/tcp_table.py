@@ -17,6 +17,8 @@ Invariants:
 
 from __future__ import annotations
 
+import re
+
 from pysrsd.lookup import Answer, Event, Malformed, Query, Status
 
 MAX_REPLY = 4096  # Postfix's dict_tcp reads replies into a bounded buffer
@@ -31,6 +33,9 @@ _CODES = {
 # Bytes sent as %XX in reply text: '%', space, controls and everything from 0x7F up.
 _QUOTED = frozenset(range(0x21)) | frozenset(range(0x7F, 0x100)) | {ord("%")}
 _QUOTE_TABLE = [b"%%%02X" % i if i in _QUOTED else bytes([i]) for i in range(256)]
+_NEEDS_QUOTE = re.compile(rb"[\x00-\x20%\x7f-\xff]")  # the bytes of _QUOTED, scanned in C
+_FIXED: dict[tuple[Status, bytes], bytes] = {}  # encoded non-FOUND replies (fixed reasons)
+_FIXED_MAX = 1024
 _TOO_LONG = Malformed("request too long")
 
 
@@ -48,7 +53,7 @@ def unquote(key: bytes) -> bytes:
 
 def quote(text: bytes) -> bytes:
     """%XX-encode the bytes a tcp_table client would misread in reply text."""
-    if text.isalnum() or not any(b in _QUOTED for b in text):
+    if _NEEDS_QUOTE.search(text) is None:
         return text
     return b"".join([_QUOTE_TABLE[b] for b in text])
 
@@ -76,10 +81,21 @@ def decode_request(line: bytes) -> Event:
 
 def encode_reply(status: Status, text: bytes) -> bytes:
     """The reply line for ``status``; text that would overflow ``MAX_REPLY`` never is sent."""
+    if status is not Status.FOUND:  # a reason: one of a few fixed texts, encoded once
+        reply = _FIXED.get((status, text))
+        if reply is None:
+            reply = _encode(status, text)
+            if len(_FIXED) < _FIXED_MAX:
+                _FIXED[status, text] = reply
+        return reply
+    return _encode(status, text)
+
+
+def _encode(status: Status, text: bytes) -> bytes:
     body = quote(text)
     if len(body) > MAX_REPLY - 5:  # "NNN " + body + LF
         if status is Status.FOUND:  # a truncated value would be a wrong address
-            return b"500 result too long\n"
+            return b"500 result%20too%20long\n"
         body = quote(text[: (MAX_REPLY - 5) // 3])  # each byte quotes to at most 3
     return _CODES[status] + body + b"\n"
 

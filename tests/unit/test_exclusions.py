@@ -86,12 +86,6 @@ def test_map_source_format(data: bytes, address: bytes, why: str | None) -> None
         ),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="postmap(1): '#' is a comment only as a line's first non-blank character and a line "
-    "starting with white space continues the previous one; parse_exclusions cuts at any '#' "
-    "and takes the first word of a continuation line as a key",
-)
 def test_map_source_like_postmap(data: bytes, address: bytes, why: str | None) -> None:
     assert parse_exclusions(data).match(address) == why
 

@@ -259,7 +259,7 @@ def test_hash_min_must_not_exceed_hash_length(length: int, minimum: int, ok: boo
     if ok:
         make(**REQUIRED, hash_length=length, hash_min=minimum)
     else:
-        with pytest.raises(ValidationError, match="hash-min must not exceed hash-length"):
+        with pytest.raises(ValidationError, match="must not exceed hash-length"):
             make(**REQUIRED, hash_length=length, hash_min=minimum)
 
 
