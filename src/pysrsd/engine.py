@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from SRS.Guarded import Guarded
 
 SEPARATORS = b"=+-"
-_SEP = "="  # every separator after the first (SRS paper: SRSSEP)
+_SEP = b"="  # every separator after the first (SRS paper: SRSSEP)
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _DAY = 24 * 60 * 60
 _SLOTS = len(_BASE32) ** 2  # a two-character stamp cycles every 1024 days
@@ -95,6 +95,7 @@ class _GuardedSRS(Guarded):  # type: ignore[misc]
             alwaysrewrite=True,  # the own-domain rule is policy (tables), on bytes
         )
         self._keys = keys
+        self._separator = separator.encode()
         self._clock = clock
         self._on_warning = on_warning
 
@@ -109,11 +110,12 @@ class _GuardedSRS(Guarded):  # type: ignore[misc]
         return self._digest(self._keys[0], [_raw(d) for d in data])
 
     def hash_verify(self, given: bytes, *data: bytes) -> bool:
+        return self._verify(_raw(given), *[_raw(d) for d in data])
+
+    def _verify(self, given: bytes, *fields: bytes) -> bool:
         """libsrs2 ``srs_hash_check``: any case, a prefix of hash_min..hash_length chars."""
         if not self.hashmin <= len(given) <= self.hashlength:
             return False
-        fields = [_raw(d) for d in data]
-        given = _raw(given)
         folded = given.lower()
         matched = False
         for key in self._keys:  # try every secret: constant work whichever one matches
@@ -144,24 +146,39 @@ class _GuardedSRS(Guarded):  # type: ignore[misc]
 
     # -- reverse (replaces Guarded.parse and Shortcut.parse, which use assert) ----------
     def parse(self, user: str, srshost: str | None = None) -> tuple[str, str]:
+        host, sender = self.parse_bytes(user.encode("latin-1"))
+        return _text(host), _text(sender)
+
+    def parse_bytes(self, user: bytes) -> tuple[bytes, bytes]:
+        """(host, user) an SRS local part stands for; raises ``_Reject``. Works on bytes:
+        the fields are hashed as they arrive, with no text round trip."""
         tag, body = user[:4].upper(), user[5:]
-        if tag == "SRS1":
+        if tag == b"SRS1":
             fields = body.split(_SEP, 2)
             if len(fields) != 3 or not fields[1] or not fields[2]:
                 raise _Reject("malformed SRS1 address")
             hash_, host, rest = fields
-            if not self.hash_verify(hash_.encode(), host.encode(), rest.encode()):
+            if not self._verify(hash_, host, rest):
                 raise _Reject("bad hash")
-            return host, "SRS0" + rest
+            return host, b"SRS0" + rest
         fields = body.split(_SEP, 3)
         if len(fields) != 4 or not fields[2] or not fields[3]:
             raise _Reject("malformed SRS0 address")
         hash_, stamp, host, sender = fields
-        if not self.timestamp_check(stamp):  # libsrs2 checks the stamp first
+        if not self.timestamp_check(_text(stamp)):  # libsrs2 checks the stamp first
             raise _Reject("expired or invalid day stamp")
-        if not self.hash_verify(hash_.encode(), stamp.encode(), host.encode(), sender.encode()):
+        if not self._verify(hash_, stamp, host, sender):
             raise _Reject("bad hash")
         return host, sender
+
+    # -- forward of a plain address (the common case), on bytes ----------------------
+    def srs0(self, host: bytes, user: bytes, domain: bytes) -> bytes:
+        """``SRS0=HHHH=TT=host=user@domain``: what ``Shortcut.compile`` and ``Base.forward``
+        build for a local part that is neither quoted nor SRS0/SRS1, without the text round
+        trip (tests compare the two paths)."""
+        stamp = self.timestamp_create().encode()
+        hash_ = self._digest(self._keys[0], (stamp, host, user))
+        return b"SRS0%s%s=%s=%s=%s@%s" % (self._separator, hash_, stamp, host, user, domain)
 
 
 def is_srs(address: bytes) -> bool:
@@ -210,6 +227,7 @@ class Engine:
         keys = [hmac.new(s, digestmod=hashlib.sha1) for s in secrets]
         self.domain = domain
         self._domain_text = _text(domain)
+        self._alias = domain.split(b"@")[-1]  # pysrs: "just a domain will do"
         self._srs = _GuardedSRS(
             keys,
             separator=separator.decode(),
@@ -223,8 +241,11 @@ class Engine:
     def forward(self, address: bytes) -> Outcome:
         if len(address) > MAX_ADDRESS:
             return Unchanged("address too long")
-        if _split(address) is None:
+        parts = _split(address)
+        if parts is None:
             return Unchanged("not a valid address")
+        if address[:1] != b'"' and not is_srs(parts[0]):  # plain: no pysrs, no text
+            return _done_bytes(self._srs.srs0(parts[1], parts[0], self._alias))
         try:
             result = self._srs.forward(_text(address), self._domain_text)
         except ValueError:  # pysrs's split of a malformed SRS1 local part
@@ -239,15 +260,22 @@ class Engine:
             return Unchanged("not an SRS address")
         if len(address) > MAX_ADDRESS:
             return Unchanged("address too long")
+        local = address.rpartition(b"@")[0]  # pysrs parse_addr, on bytes
+        quotes = b""
+        if local[:1] == b'"' and local[-1:] == b'"':
+            local, quotes = local[1:-1], b'"'
         try:
-            result = self._srs.reverse(_text(address))
+            sendhost, senduser = self._srs.parse_bytes(local)
         except _Reject as reject:
             return Unchanged(str(reject))
-        return _done(result)
+        return _done_bytes(b"%s%s%s@%s" % (quotes, senduser, quotes, sendhost))
 
 
 def _done(result: str) -> Outcome:
-    raw = result.encode("latin-1")
+    return _done_bytes(result.encode("latin-1"))
+
+
+def _done_bytes(raw: bytes) -> Outcome:
     if len(raw) > MAX_ADDRESS:
         return Unchanged("address too long")
     return Rewritten(raw)
