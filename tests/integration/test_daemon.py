@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from harness import DOMAIN, SECRET, Client, running_daemon, write_secrets
 
-from harness import DOMAIN, SECRET, Client, daemon_command, running_daemon, write_secrets
 from pysrsd.engine import Engine, Rewritten
 
 
@@ -50,9 +50,7 @@ def test_forward_matches_engine_with_same_secret(tmp_path: Path, secrets: Path) 
             assert fwd.get(address) == b"200 " + quote(expected.address) + b"\n"
 
 
-def test_pipelined_and_fragmented_requests_answered_in_order(
-    tmp_path: Path, secrets: Path
-) -> None:
+def test_pipelined_and_fragmented_requests_answered_in_order(tmp_path: Path, secrets: Path) -> None:
     keys = [f"user{i}@example.com".encode() for i in range(200)]
     with running_daemon(tmp_path, secrets) as daemon:
         with Client(daemon.forward_port) as one, Client(daemon.forward_port) as two:
@@ -264,9 +262,7 @@ def test_bad_configuration_exits_2_with_one_line(
     tmp_path: Path, secrets: Path, args: list[str], mentions: str
 ) -> None:
     (tmp_path / "empty").write_text("\n")
-    args = [
-        {"SECRETS": str(secrets), "EMPTY": str(tmp_path / "empty")}.get(a, a) for a in args
-    ]
+    args = [{"SECRETS": str(secrets), "EMPTY": str(tmp_path / "empty")}.get(a, a) for a in args]
     result = subprocess.run(
         [sys.executable, "-m", "pysrsd", "-e", "0", "-d", "0", *args],
         capture_output=True,

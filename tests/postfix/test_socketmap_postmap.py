@@ -9,7 +9,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from harness import DOMAIN, SECRET, postmap, require, running_daemon, write_secrets
 from oracles import mail_srs_forward, require_oracles
 

@@ -1,0 +1,148 @@
+"""The policy layer: which lookups are rewritten, which are not found, and that faults (and
+only faults) become temporary failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pysrsd import tables
+from pysrsd.engine import Engine, Rewritten
+from pysrsd.exclusions import parse_exclusions
+from pysrsd.keyring import Keyring
+from pysrsd.lookup import Answer, Status, Table
+from pysrsd.state import Policy, State
+
+NOW = 1_760_000_000.0
+DOMAIN = b"fwd.example"
+SECRET = b"tables unit secret"
+
+
+def make_state(
+    *, exclusions: bytes = b"", always_rewrite: bool = False, any_domain: bool = False
+) -> State:
+    engine = Engine([SECRET], DOMAIN, clock=lambda: NOW)
+    keyring = Keyring((SECRET,), "fp", too_open=False)
+    return State(
+        engine, parse_exclusions(exclusions), keyring, Policy(DOMAIN, always_rewrite, any_domain)
+    )
+
+
+def srs0(address: bytes, domain: bytes = DOMAIN, secret: bytes = SECRET) -> bytes:
+    outcome = Engine([secret], domain, clock=lambda: NOW).forward(address)
+    assert isinstance(outcome, Rewritten)
+    return outcome.address
+
+
+@pytest.mark.parametrize(
+    ("key", "status", "text"),
+    [
+        pytest.param(b"alice", Status.NOT_FOUND, b"not a valid address", id="no-at"),
+        pytest.param(b"@example.com", Status.NOT_FOUND, b"not a valid address", id="no-local"),
+        pytest.param(b"a@", Status.NOT_FOUND, b"not a valid address", id="no-domain"),
+        pytest.param(b"a@fwd.example", Status.NOT_FOUND, b"already at the SRS domain", id="own"),
+        pytest.param(b"a@FWD.EXAMPLE", Status.NOT_FOUND, b"already at the SRS domain", id="own-uc"),
+        pytest.param(b"a@x.example.com", Status.NOT_FOUND, b"domain excluded", id="excl-sub"),
+        pytest.param(b"a@example.net", Status.NOT_FOUND, b"domain excluded", id="excl-domain"),
+        pytest.param(b"Bob@Example.Org", Status.NOT_FOUND, b"address excluded", id="excl-addr"),
+    ],
+)
+def test_forward_not_found(key: bytes, status: Status, text: bytes) -> None:
+    state = make_state(exclusions=b".example.com\nexample.net\nbob@example.org\n")
+    assert tables.forward(state, key) == Answer(status, text)
+
+
+def test_forward_rewrites_and_guards_foreign_srs() -> None:
+    state = make_state()
+    assert tables.forward(state, b"alice@example.com") == Answer(
+        Status.FOUND, srs0(b"alice@example.com")
+    )
+    foreign = srs0(b"alice@example.com", domain=b"hop1.example", secret=b"other")
+    answer = tables.forward(state, foreign)
+    assert answer.status is Status.FOUND and answer.text.startswith(b"SRS1=")
+    assert answer.text.endswith(b"@fwd.example")
+
+
+def test_always_rewrite_rewrites_own_domain() -> None:
+    answer = tables.forward(make_state(always_rewrite=True), b"a@fwd.example")
+    assert answer.status is Status.FOUND and answer.text.startswith(b"SRS0=")
+
+
+def test_results_map_to_themselves() -> None:
+    """Postfix re-queries a result until it maps to itself: our results must be not found."""
+    state = make_state()
+    rewritten = tables.forward(state, b"carol@example.com").text
+    assert tables.forward(state, rewritten).status is Status.NOT_FOUND
+    original = tables.reverse(state, rewritten).text
+    assert original == b"carol@example.com"
+    assert tables.reverse(state, original).status is Status.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        pytest.param(b"alice@example.com", b"not an SRS address", id="plain"),
+        pytest.param(b"SRS2=x=y=z=w@fwd.example", b"not an SRS address", id="srs2"),
+        pytest.param(
+            b"SRS0=x=y=z=w@elsewhere.example", b"SRS address of another domain", id="foreign"
+        ),
+        pytest.param(
+            b"SRS0=AAAA=AA=example.com=a@fwd.example", b"expired or invalid day stamp", id="stamp"
+        ),
+        pytest.param(b"SRS0=broken@fwd.example", b"malformed SRS0 address", id="fields"),
+    ],
+)
+def test_reverse_not_found(key: bytes, text: bytes) -> None:
+    assert tables.reverse(make_state(), key) == Answer(Status.NOT_FOUND, text)
+
+
+def test_reverse_any_domain() -> None:
+    address = srs0(b"dave@example.com").replace(b"@fwd.example", b"@alias.example")
+    assert tables.reverse(make_state(), address).status is Status.NOT_FOUND
+    assert tables.reverse(make_state(any_domain=True), address) == Answer(
+        Status.FOUND, b"dave@example.com"
+    )
+
+
+def test_forged_reverse_is_not_found_never_temp() -> None:
+    forged = srs0(b"victim@example.com", secret=b"attacker")
+    assert tables.reverse(make_state(), forged) == Answer(Status.NOT_FOUND, b"bad hash")
+
+
+def test_internal_fault_is_a_temporary_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    state = make_state()
+
+    def explode(_address: bytes) -> object:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(state.engine, "forward", explode)
+    assert tables.lookup(state, Table.FORWARD, b"e@example.com") == Answer(
+        Status.TEMP_FAIL, b"internal error"
+    )
+
+
+def test_lookups_are_logged_without_the_secret() -> None:
+    """One event per lookup at debug level, in a fresh process (loggers are cached)."""
+    program = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from pysrsd import logs, tables
+from pysrsd.lookup import Table
+from test_tables import make_state, srs0
+logs.configure("debug", "json")
+state = make_state()
+for key in [b"f@example.com", srs0(b"f@example.com"), b"SRS0=x@fwd.example"]:
+    tables.lookup(state, Table.FORWARD, key)
+    tables.lookup(state, Table.REVERSE, key)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [e["event"] for e in events].count("rewrite") == 2
+    assert all({"table", "address"} <= e.keys() for e in events)
+    assert SECRET.decode() not in result.stderr
