@@ -60,7 +60,9 @@ def configure(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        # WriteLogger writes line and LF in one call: one write(2) per event on stderr (which
+        # is write-through), so lines from several writers never interleave mid-line.
+        logger_factory=structlog.WriteLoggerFactory(stream or sys.stderr),
         cache_logger_on_first_use=True,
     )
 
