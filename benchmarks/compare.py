@@ -1,6 +1,7 @@
 """pysrsd against postsrsd 1.x, side by side, driven by Postfix's own tcp_table client.
 
-Usage: python benchmarks/compare.py [--quick] [--runs N] [--keys N] [--only pysrsd]
+Usage: python benchmarks/compare.py [--quick] [--runs N] [--total N] [--only pysrsd|postsrsd]
+       [--clients 1,4,16,64] [--workloads forward,reverse-srs,reverse-plain] [--pysrsd-command CMD]
 
 Both daemons get the same secret and domain on free loopback ports. Each run starts C
 ``postmap -q - tcp:127.0.0.1:PORT`` processes (one persistent connection each, C in 1 4 16 64),
@@ -24,6 +25,7 @@ import contextlib
 import os
 import platform
 import resource
+import shlex
 import shutil
 import socket
 import statistics
@@ -86,11 +88,14 @@ def wait_answer(port: int, deadline: float) -> None:
         time.sleep(0.002)
 
 
+PYSRSD_COMMAND = [sys.executable, "-m", "pysrsd"]
+
+
 def start_pysrsd(work: Path) -> tuple[Daemon, float]:
     log_path = work / "pysrsd.log"
     log_path.write_bytes(b"")
     log = log_path.open("ab")  # O_APPEND: the file can be truncated between runs
-    cmd = [sys.executable, "-m", "pysrsd", "--forward-port", "0", "--reverse-port", "0"]
+    cmd = [*PYSRSD_COMMAND, "--forward-port", "0", "--reverse-port", "0"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     t0 = time.monotonic()
@@ -244,7 +249,14 @@ def main() -> int:
     ap.add_argument("--only", choices=("pysrsd", "postsrsd"), help="benchmark one daemon")
     ap.add_argument("--clients", default=",".join(map(str, CLIENTS)))
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument(
+        "--pysrsd-command",
+        help="how to start pysrsd (default: this python -m pysrsd); port flags, DOMAIN and "
+        "SECRETS are appended",
+    )
     args = ap.parse_args()
+    if args.pysrsd_command:
+        PYSRSD_COMMAND[:] = shlex.split(args.pysrsd_command)
     runs = args.runs or (1 if args.quick else 3)
     total = args.total or (40_000 if args.quick else 160_000)
     clients_list = [int(c) for c in args.clients.split(",")]
