@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -226,3 +227,132 @@ def _wait_listening(ports: list[int], proc: subprocess.Popen[str]) -> list[int]:
 def short_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="sd") as name:
         yield Path(name)
+
+
+# --- the real daemon, socket-activated and notifying --------------------------------------
+
+
+def daemon_available() -> None:
+    probe = subprocess.run(
+        [sys.executable, "-m", "pysrsd", "--help"],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.fail(f"python -m pysrsd --help failed: {probe.stderr!r}")
+
+
+def ask(conn: socket.socket, key: str) -> str:
+    conn.sendall(f"get {key}\n".encode())
+    reply = b""
+    while not reply.endswith(b"\n"):
+        chunk = conn.recv(4096)
+        assert chunk, f"connection closed after {reply!r}"
+        reply += chunk
+    return reply.decode().rstrip("\n")
+
+
+def test_daemon_serves_activated_sockets_and_notifies(short_dir: Path) -> None:
+    activate = tool("systemd-socket-activate")
+    daemon_available()
+    secrets = short_dir / "secrets"
+    secrets.write_text("a-test-secret-not-for-production\n")
+    secrets.chmod(0o600)
+    notify_path = short_dir / "notify"
+    forward, reverse = free_ports(2)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify_sock:
+        notify_sock.bind(str(notify_path))
+        notify_sock.settimeout(TIMEOUT)
+        command = [
+            activate,
+            *child_env(),
+            "-E",
+            f"NOTIFY_SOCKET={notify_path}",
+            f"--listen=127.0.0.1:{forward}",
+            f"--listen=127.0.0.1:{reverse}",
+            "--fdname=forward:reverse",
+            sys.executable,
+            "-m",
+            "pysrsd",
+            "--domain",
+            "forwarder.example",
+            "--secrets-file",
+            str(secrets),
+            # ports nobody listens on: the activated sockets must be used instead
+            "--forward-port",
+            "1",
+            "--reverse-port",
+            "2",
+            "--allow-root",
+        ]
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as proc:
+            try:
+                _wait_listening([forward, reverse], proc)
+                with connect(forward) as fwd:  # this connection starts the daemon
+                    assert notify_sock.recv(4096).split(b"\n")[0] == b"READY=1"
+                    assert ask(fwd, "alice@example.com").startswith("200 SRS0=")
+                with connect(reverse) as rev:
+                    assert ask(rev, "bob@example.com").startswith("500 ")
+                proc.send_signal(signal.SIGHUP)
+                reloading = notify_sock.recv(4096).decode().split("\n")
+                assert reloading[0] == "RELOADING=1"
+                assert reloading[1].startswith("MONOTONIC_USEC=")
+                assert notify_sock.recv(4096).split(b"\n")[0] == b"READY=1"
+                with connect(forward) as fwd:
+                    assert ask(fwd, "alice@example.com").startswith("200 SRS0=")
+                proc.terminate()
+                assert notify_sock.recv(4096) == b"STOPPING=1"
+                proc.communicate(timeout=TIMEOUT)
+            finally:
+                proc.kill()
+        assert proc.returncode == 0
+
+
+# --- examples/main.cf ---------------------------------------------------------------------
+
+MAIN_CF = ROOT / "examples" / "main.cf"
+
+
+def test_example_main_cf_is_what_postconf_reads(tmp_path: Path) -> None:
+    postconf = tool("postconf")
+    shutil.copy(MAIN_CF, tmp_path / "main.cf")
+    (tmp_path / "master.cf").write_text("")
+    result = subprocess.run(
+        [postconf, "-c", str(tmp_path), "-n"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    assert result.stderr == ""
+    settings = dict(line.split(" = ", 1) for line in result.stdout.splitlines())
+    settings.pop("config_directory", None)
+    assert settings == {
+        "sender_canonical_maps": "tcp:127.0.0.1:10001",
+        "sender_canonical_classes": "envelope_sender",
+        "recipient_canonical_maps": "tcp:127.0.0.1:10002",
+        "recipient_canonical_classes": "envelope_recipient, header_recipient",
+    }
+
+
+def test_example_main_cf_variants_use_known_map_types() -> None:
+    postconf = tool("postconf")
+    known = set(
+        subprocess.run(
+            [postconf, "-m"], capture_output=True, text=True, timeout=TIMEOUT, check=True
+        ).stdout.split()
+    )
+    variants = [
+        line.removeprefix("#").split(" = ", 1)
+        for line in MAIN_CF.read_text().splitlines()
+        if line.startswith(("#sender_canonical_maps = ", "#recipient_canonical_maps = "))
+    ]
+    assert len(variants) == 4  # hash: in front (both maps), socketmap (both maps)
+    for _, value in variants:
+        for table in value.split(", "):
+            types = table.split(":")[:2] if table.startswith("proxy:") else table.split(":")[:1]
+            assert set(types) <= known, table
