@@ -13,6 +13,7 @@ A missing tool skips, unless PYSRSD_REQUIRE_SYSTEM=1 makes it a failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -371,3 +372,65 @@ def test_example_main_cf_variants_use_known_map_types() -> None:
         for table in value.split(", "):
             types = table.split(":")[:2] if table.startswith("proxy:") else table.split(":")[:1]
             assert set(types) <= known, table
+
+
+# --- the real daemon binding its own listeners --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "journal",
+    [
+        pytest.param(False, id="plain-stderr"),
+        pytest.param(True, id="stderr-is-the-journal"),
+    ],
+)
+def test_ready_means_accepting_and_journal_gets_priorities(short_dir: Path, journal: bool) -> None:
+    """READY=1 arrives only when a first, single connection attempt already succeeds."""
+    daemon_available()
+    secrets = short_dir / "secrets"
+    secrets.write_text("a-test-secret-not-for-production\n")
+    secrets.chmod(0o600)
+    notify_path = short_dir / "notify"
+    forward, reverse = free_ports(2)
+    read_end, write_end = os.pipe()
+    stream = os.fstat(read_end)  # the pipe is one inode: this is what the child's fd 2 is
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "NOTIFY_SOCKET": str(notify_path),
+    }
+    env.pop("JOURNAL_STREAM", None)
+    if journal:
+        env["JOURNAL_STREAM"] = f"{stream.st_dev}:{stream.st_ino}"
+    command = [
+        sys.executable,
+        "-m",
+        "pysrsd",
+        "forwarder.example",
+        str(secrets),
+        "--forward-port",
+        str(forward),
+        "--reverse-port",
+        str(reverse),
+        "--allow-root",
+    ]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify_sock:
+        notify_sock.bind(str(notify_path))
+        notify_sock.settimeout(TIMEOUT)
+        with subprocess.Popen(command, env=env, stderr=write_end) as proc:
+            os.close(write_end)
+            try:
+                assert notify_sock.recv(4096).split(b"\n")[0] == b"READY=1"
+                for port in (forward, reverse):  # no retry: READY promised a listener
+                    with connect(port) as conn:
+                        assert ask(conn, "alice@example.com")[:3] in ("200", "500")
+                proc.terminate()
+                proc.wait(timeout=TIMEOUT)
+            finally:
+                proc.kill()
+            with os.fdopen(read_end, encoding="utf-8", errors="replace") as err:
+                lines = err.read().splitlines()
+    assert proc.returncode == 0
+    assert lines
+    prefixed = [line for line in lines if re.match(r"<[0-7]>", line)]
+    assert prefixed == (lines if journal else [])
