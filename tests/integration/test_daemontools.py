@@ -103,14 +103,8 @@ def account_for_daemon() -> str | None:
     if os.geteuid() != 0:
         return None
     probe = subprocess.run(
-        [
-            "setuidgid",
-            "nobody",
-            sys.executable,
-            "-c",
-            "import sys; sys.path.insert(0, sys.argv[1]); import pysrsd",
-            str(SRC),
-        ],
+        ["setuidgid", "nobody", sys.executable, "-m", "pysrsd", "--help"],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
         capture_output=True,
         check=False,
         cwd="/",
