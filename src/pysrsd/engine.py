@@ -12,11 +12,13 @@ Contract:
 Compatibility (libsrs2, postsrsd 1.x and Mail::SRS agree on these; so do we):
 - hash = base64(HMAC-SHA1(secret, lower(field) for each field))[:hash_length], where lower()
   folds ASCII only; fields are (stamp, host, user) for SRS0 and (host, user) for SRS1.
-- a hash is accepted with any case (case-smashing MTAs) and with hash_min <= len <= hash_length
-  characters (libsrs2 ``srs_hash_check``); the day stamp is two base32 characters, any case.
+- a hash is accepted with any case (case-smashing MTAs) and as any prefix of at least hash_min
+  characters (postsrsd 1.10, Mail::SRS); the day stamp is two base32 characters, any case.
 Deliberate differences: a local part with an unquoted ``@`` is refused (Mail::SRS refuses it,
 libsrs2 garbles it); a quoted local part is signed without its quotes and the quotes are put
-around the whole SRS local part, so that ``"john doe"@example.com`` survives the round trip.
+around the whole SRS local part, so that ``"john doe"@example.com`` survives the round trip;
+an empty local part or domain, and an SRS address with an empty host or user field, are
+refused (the oracles produce ``@host`` or ``user@`` from them).
 
 Why a subclass: pysrs 1.0.3 calls ``base64.encodestring`` (removed in Python 3.9) and checks
 hashes and stamps with ``assert``, which ``python -O`` strips (a forged address would reverse:
@@ -43,6 +45,7 @@ _SEP = b"="  # every separator after the first (SRS paper: SRSSEP)
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _DAY = 24 * 60 * 60
 _SLOTS = len(_BASE32) ** 2  # a two-character stamp cycles every 1024 days
+_FULL_HASH = 27  # base64 characters of a 20-byte HMAC-SHA1 before the padding
 MAX_ADDRESS = 1023  # longest address taken or produced (postsrsd 1.x: 1024-byte buffers)
 
 
@@ -100,11 +103,11 @@ class _GuardedSRS(Guarded):  # type: ignore[misc]
         self._on_warning = on_warning
 
     # -- hashing -------------------------------------------------------------------------
-    def _digest(self, key: hmac.HMAC, fields: Sequence[bytes]) -> bytes:
+    def _digest(self, key: hmac.HMAC, fields: Sequence[bytes], length: int = 0) -> bytes:
         mac = key.copy()  # the keyed inner/outer pads are computed once per secret
         for field in fields:
             mac.update(field.lower())  # bytes.lower() folds ASCII only, as libsrs2's tolower
-        return base64.b64encode(mac.digest())[: self.hashlength]
+        return base64.b64encode(mac.digest())[: length or self.hashlength]
 
     def hash_create(self, *data: bytes) -> bytes:
         return self._digest(self._keys[0], [_raw(d) for d in data])
@@ -113,13 +116,14 @@ class _GuardedSRS(Guarded):  # type: ignore[misc]
         return self._verify(_raw(given), *[_raw(d) for d in data])
 
     def _verify(self, given: bytes, *fields: bytes) -> bool:
-        """libsrs2 ``srs_hash_check``: any case, a prefix of hash_min..hash_length chars."""
-        if not self.hashmin <= len(given) <= self.hashlength:
+        """postsrsd 1.10 and Mail::SRS: any case, any prefix of at least hash_min characters
+        of the 27-character base64 HMAC (the 28th would be base64 padding)."""
+        if not self.hashmin <= len(given) <= _FULL_HASH:
             return False
         folded = given.lower()
         matched = False
         for key in self._keys:  # try every secret: constant work whichever one matches
-            expected = self._digest(key, fields)[: len(given)]
+            expected = self._digest(key, fields, _FULL_HASH)[: len(given)]
             if hmac.compare_digest(expected.lower(), folded):
                 if not hmac.compare_digest(expected, given):
                     self.warn("SRS hash matched only case-insensitively (case smashed)")
@@ -172,13 +176,12 @@ class _GuardedSRS(Guarded):  # type: ignore[misc]
         return host, sender
 
     # -- forward of a plain address (the common case), on bytes ----------------------
-    def srs0(self, host: bytes, user: bytes, domain: bytes) -> bytes:
-        """``SRS0=HHHH=TT=host=user@domain``: what ``Shortcut.compile`` and ``Base.forward``
-        build for a local part that is neither quoted nor SRS0/SRS1, without the text round
-        trip (tests compare the two paths)."""
+    def srs0(self, host: bytes, user: bytes) -> bytes:
+        """The local part ``SRS0=HHHH=TT=host=user`` that ``Shortcut.compile`` builds for a
+        user that is not SRS0/SRS1, without the text round trip (tests compare the two)."""
         stamp = self.timestamp_create().encode()
         hash_ = self._digest(self._keys[0], (stamp, host, user))
-        return b"SRS0%s%s=%s=%s=%s@%s" % (self._separator, hash_, stamp, host, user, domain)
+        return b"SRS0%s%s=%s=%s=%s" % (self._separator, hash_, stamp, host, user)
 
 
 def is_srs(address: bytes) -> bool:
@@ -191,16 +194,18 @@ def is_srs(address: bytes) -> bool:
     )
 
 
-def _split(address: bytes) -> tuple[bytes, bytes] | None:
-    """(local part without quotes, domain), or None if it is not a usable address."""
+def _split(address: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(local part without quotes, domain, the quote removed: ``"`` or empty), or None if it
+    is not a usable address. Only a local part that starts and ends with ``"`` is quoted."""
     local, at, domain = address.rpartition(b"@")
     if not at or not domain:
         return None
+    quote = b""
     if len(local) >= 2 and local[:1] == b'"' and local[-1:] == b'"':
-        local = local[1:-1]
+        local, quote = local[1:-1], b'"'
     elif b"@" in local:
         return None
-    return (local, domain) if local else None
+    return (local, domain, quote) if local else None
 
 
 class Engine:
@@ -244,8 +249,10 @@ class Engine:
         parts = _split(address)
         if parts is None:
             return Unchanged("not a valid address")
-        if address[:1] != b'"' and not is_srs(parts[0]):  # plain: no pysrs, no text
-            return _done_bytes(self._srs.srs0(parts[1], parts[0], self._alias))
+        local, host, quote = parts
+        if not is_srs(local):  # plain: no pysrs, no text round trip
+            srs_local = self._srs.srs0(host, local)
+            return _done_bytes(b"%s%s%s@%s" % (quote, srs_local, quote, self._alias))
         try:
             result = self._srs.forward(_text(address), self._domain_text)
         except ValueError:  # pysrs's split of a malformed SRS1 local part

@@ -393,11 +393,6 @@ def _three(addrs: list[bytes], *, forward: bool) -> tuple[Results, Results, Resu
     return mine, mail, postsrsd_out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine refuses a hash longer than hash_length; postsrsd 1.10 and Mail::SRS both "
-    "accept any hash_min..27 character prefix of the base64 HMAC (reported to engine owner)",
-)
 def test_hash_longer_than_hash_length_is_accepted_by_both_oracles() -> None:
     secret = PINNED.secret
     addrs = [_srs0(secret, TODAY, b"ex.com", b"u", n) for n in (5, 8, 27)]
@@ -514,12 +509,6 @@ def test_reverse_without_domain() -> None:
     assert mine == mail == [None, None]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a lone '\"' local part is taken as quoted: ours mints "
-    '"SRS0=tVC6=ND=example.com="@fwd.example (which its own reverse refuses), both oracles '
-    'SRS0=x5IT=ND=example.com="@fwd.example (reported to the engine owner)',
-)
 def test_lone_quote_local_part_matches_oracles() -> None:
     mine, mail, postsrsd = _three([b'"@example.com'], forward=True)
     assert mail == postsrsd == [b'SRS0=x5IT=ND=example.com="@fwd.example']
