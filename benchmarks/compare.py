@@ -91,6 +91,16 @@ def wait_answer(port: int, deadline: float) -> None:
 PYSRSD_COMMAND = [sys.executable, "-m", "pysrsd"]
 
 
+def started(daemon: Daemon, t0: float) -> None:
+    """Wait until both tables answer; stop the daemon if they never do."""
+    try:
+        wait_answer(daemon.forward, t0 + 20)
+        wait_answer(daemon.reverse, t0 + 20)
+    except BaseException:
+        daemon.stop()
+        raise
+
+
 def start_pysrsd(work: Path) -> tuple[Daemon, float]:
     log_path = work / "pysrsd.log"
     log_path.write_bytes(b"")
@@ -105,6 +115,7 @@ def start_pysrsd(work: Path) -> tuple[Daemon, float]:
     ports: dict[str, int] = {}
     while "ready" not in ports:
         if proc.poll() is not None or time.monotonic() - t0 > 20:
+            proc.kill()
             raise RuntimeError("pysrsd did not start:\n" + log_path.read_text())
         for line in log_path.read_text().splitlines():
             if "event='listening'" in line:
@@ -114,7 +125,7 @@ def start_pysrsd(work: Path) -> tuple[Daemon, float]:
                 ports["ready"] = 1
         time.sleep(0.002)
     daemon = Daemon("pysrsd", proc, ports["forward"], ports["reverse"])
-    wait_answer(daemon.forward, t0 + 20)
+    started(daemon, t0)
     return daemon, time.monotonic() - t0
 
 
@@ -126,7 +137,7 @@ def start_postsrsd(work: Path) -> tuple[Daemon, float]:
         cmd, stderr=(work / "postsrsd.log").open("ab"), stdin=subprocess.DEVNULL
     )
     daemon = Daemon("postsrsd", proc, fwd, rev)
-    wait_answer(fwd, t0 + 20)
+    started(daemon, t0)
     return daemon, time.monotonic() - t0
 
 
