@@ -2,8 +2,8 @@
 
 Forward table (sender_canonical_maps), in order (DESIGN.md "Forward table"):
   not an address → NOT_FOUND; excluded → NOT_FOUND "domain/address excluded";
-  already at our SRS domain (without always-rewrite) → NOT_FOUND (Postfix re-queries a result
-  until it maps to itself, so our own SRS addresses must stay as they are);
+  already at our SRS domain → NOT_FOUND (Postfix re-queries a result until it maps to itself,
+  so our own SRS addresses must stay as they are; always-rewrite rewrites only plain ones);
   otherwise the engine's SRS0 (or SRS1 for SRS addresses minted elsewhere).
 Reverse table (recipient_canonical_maps), asked for every recipient of every message:
   not SRS0/SRS1 → NOT_FOUND (first and cheapest); an SRS address at another domain →
@@ -37,7 +37,11 @@ def forward(state: State, key: bytes) -> Answer:
     excluded = state.exclusions.match(key)
     if excluded is not None:
         return Answer(Status.NOT_FOUND, excluded.encode())
-    if not state.policy.always_rewrite and _domain(key) == state.policy.domain:
+    if _domain(key) == state.policy.domain and (
+        not state.policy.always_rewrite or is_srs(key.lstrip(b'"'))
+    ):
+        # Postfix re-queries each result until it maps to itself: even with always-rewrite,
+        # an SRS address we minted must not be wrapped again (SRS0 → SRS1 → ...).
         return _OWN
     outcome = state.engine.forward(key)
     if isinstance(outcome, Rewritten):
