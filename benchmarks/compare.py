@@ -161,10 +161,31 @@ def make_keys(work: Path, workload: str, clients: int, per_client: int) -> list[
     return files
 
 
-def drive(daemon: Daemon, workload: str, files: list[Path], per_client: int, work: Path) -> float:
-    """Run one postmap per key file at once; return lookups per second. Checks every output."""
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of one process, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
+@dataclass
+class Run:
+    rate: float  # lookups per second
+    cores: float  # CPU used by the daemon's main process, in cores (pysrsd only)
+    busy: float  # fraction of all CPUs busy during the run (everything on the machine)
+
+
+def drive(daemon: Daemon, workload: str, files: list[Path], per_client: int, work: Path) -> Run:
+    """Run one postmap per key file at once; measure the rate. Checks every output."""
     port = daemon.port(workload)
     procs = []
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu0, (busy0, total0) = cpu_ticks(daemon.proc.pid), machine_ticks()
     t0 = time.perf_counter()
     for i, path in enumerate(files):
         with (
@@ -183,16 +204,19 @@ def drive(daemon: Daemon, workload: str, files: list[Path], per_client: int, wor
     for p in procs:
         p.wait()
     elapsed = time.perf_counter() - t0
+    cores = (cpu_ticks(daemon.proc.pid) - cpu0) / tick / elapsed
+    busy1, total1 = machine_ticks()
     expected = 0 if workload == "reverse-plain" else per_client
     for i, p in enumerate(procs):
         lines = (work / f"out{i}").read_bytes().count(b"\n")
-        err = (work / f"err{i}").read_bytes()
-        if lines != expected or err or p.returncode not in (0, 1):
+        stderr = (work / f"err{i}").read_bytes()
+        if lines != expected or stderr or p.returncode not in (0, 1):
             raise RuntimeError(
                 f"{daemon.name} {workload} client {i}: {lines} lines, expected {expected}, "
-                f"rc={p.returncode}, stderr={err[:300]!r}"
+                f"rc={p.returncode}, stderr={stderr[:300]!r}"
             )
-    return len(files) * per_client / elapsed
+    busy = (busy1 - busy0) / max(1, total1 - total0)
+    return Run(len(files) * per_client / elapsed, cores, busy)
 
 
 def latency(port: int, keys: list[bytes], n: int) -> tuple[float, float]:
@@ -296,6 +320,8 @@ def main() -> int:
         daemons[name] = (start_pysrsd if name == "pysrsd" else start_postsrsd)(work)[0]
     try:
         results: dict[tuple[str, str, int], list[float]] = {}
+        cores: dict[tuple[str, str, int], list[float]] = {}
+        busy: dict[tuple[str, str, int], list[float]] = {}
         for workload in workloads:
             for clients in clients_list:
                 per_client = max(total // clients, 2_500)
@@ -303,13 +329,19 @@ def main() -> int:
                 for run in range(runs):
                     order = names if run % 2 == 0 else names[::-1]
                     for name in order:
-                        rate = drive(daemons[name], workload, files, per_client, work)
-                        results.setdefault((workload, name, clients), []).append(rate)
+                        one = drive(daemons[name], workload, files, per_client, work)
+                        point = (workload, name, clients)
+                        results.setdefault(point, []).append(one.rate)
+                        cores.setdefault(point, []).append(one.cores)
+                        busy.setdefault(point, []).append(one.busy)
                         with contextlib.suppress(FileNotFoundError):
                             os.truncate(work / "pysrsd.log", 0)
                 line = f"{workload:14} c={clients:<3} keys/client={per_client:<7}"
                 for name in names:
-                    line += f" {name} {median(results[workload, name, clients]):9.0f}/s"
+                    point = (workload, name, clients)
+                    line += f" {name} {median(results[point]):7.0f}/s"
+                    line += f" (cpu {median(busy[point]):4.0%}"
+                    line += f", daemon {median(cores[point]):.2f})" if name == "pysrsd" else ")"
                 if len(names) == 2:
                     ratio = median(results[workload, "pysrsd", clients]) / median(
                         results[workload, "postsrsd", clients]
@@ -335,15 +367,19 @@ def main() -> int:
     print(
         "| workload | clients | "
         + " | ".join(f"{n} lookups/s" for n in names)
-        + (" | ratio pysrsd/postsrsd |" if len(names) == 2 else " |")
+        + (" | ratio pysrsd/postsrsd" if len(names) == 2 else "")
+        + (" | pysrsd process CPU (cores) |" if "pysrsd" in names else " |")
     )
-    print("|---|---:|" + "---:|" * (len(names) + (len(names) == 2)))
+    columns = len(names) + (len(names) == 2) + ("pysrsd" in names)
+    print("|---|---:|" + "---:|" * columns)
     for workload in workloads:
         for clients in clients_list:
             rates = [median(results[workload, n, clients]) for n in names]
             row = f"| {workload} | {clients} | " + " | ".join(f"{r:,.0f}" for r in rates)
             if len(names) == 2:
                 row += f" | {rates[0] / rates[1]:.2f}"
+            if "pysrsd" in names:
+                row += f" | {median(cores[workload, 'pysrsd', clients]):.2f}"
             print(row + " |")
     print()
     print("| workload | " + " | ".join(f"{n} p50 / p99 µs" for n in names) + " |")
