@@ -1,0 +1,62 @@
+"""Mail scenarios' building blocks: send through the forwarder and see what the sink got;
+mint and reverse SRS addresses with pysrsd.engine.Engine and a known secret (an independent
+check: the daemon under test is never asked)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from harness import DOMAIN, SECRET
+from postfix_instance import Delivery, World
+
+from pysrsd.engine import Engine, Rewritten
+
+FORWARD_TO = "bob@gmail.example"
+ALIAS = f"fwd@{DOMAIN}"
+NULL_SENDER = "<>"  # how aiosmtpd records MAIL FROM:<>
+DAY = 86400.0
+
+
+def token() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def engine(*secrets: str, domain: str = DOMAIN, days_ago: float = 0) -> Engine:
+    return Engine(
+        [s.encode() for s in secrets or (SECRET,)],
+        domain.encode(),
+        clock=lambda: time.time() - days_ago * DAY,
+    )
+
+
+def reverse(address: str, *secrets: str, domain: str = DOMAIN) -> str | None:
+    outcome = engine(*secrets, domain=domain).reverse(address.encode())
+    return outcome.address.decode() if isinstance(outcome, Rewritten) else None
+
+
+def mint(address: str, *secrets: str, domain: str = DOMAIN, days_ago: float = 0) -> str:
+    outcome = engine(*secrets, domain=domain, days_ago=days_ago).forward(address.encode())
+    assert isinstance(outcome, Rewritten), outcome
+    return outcome.address.decode()
+
+
+def send(world: World, sender: str, rcpt: str, *, smtputf8: bool = False) -> Delivery:
+    """One mail from ``sender`` to ``rcpt`` through Postfix: what the sink received."""
+    subject = token()
+    replies = world.postfix.send(sender, [rcpt], subject=subject, smtputf8=smtputf8)
+    assert replies[rcpt][0] == 250, replies
+    (delivery,) = world.sink.wait(lambda d: d.subject == subject, flush=world.postfix.flush)
+    return delivery
+
+
+def forward(world: World, sender: str, *, smtputf8: bool = False, alias: str = ALIAS) -> Delivery:
+    delivery = send(world, sender, alias, smtputf8=smtputf8)
+    assert delivery.rcpt_tos == (FORWARD_TO,)
+    return delivery
+
+
+def bounce(world: World, srs_address: str, *, smtputf8: bool = False) -> Delivery:
+    delivery = send(world, "", srs_address, smtputf8=smtputf8)
+    assert delivery.mail_from == NULL_SENDER
+    return delivery

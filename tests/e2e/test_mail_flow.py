@@ -1,0 +1,122 @@
+"""Real mail through a real Postfix using pysrsd (issue 3 item 5).
+
+A private Postfix (tests/e2e/postfix_instance.py) with examples/main.cf's maps forwards
+fwd@fwd.example to bob@gmail.example; every non-local domain is relayed to an aiosmtpd sink,
+"the outside world". Senders are checked where they matter, in MAIL FROM as the sink receives
+it, and reversed with the same secret by pysrsd.engine.Engine, never by the daemon under test.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from harness import DOMAIN
+from mailflow import ALIAS, NULL_SENDER, bounce, forward, mint, reverse, token
+from postfix_instance import EXCLUDED_DOMAIN, World
+
+pytestmark = pytest.mark.postfix
+
+
+@pytest.mark.parametrize(
+    "alias",
+    [
+        pytest.param(ALIAS, id="virtual_alias_maps"),
+        pytest.param(f"fwdlocal@{DOMAIN}", id="alias_maps"),
+    ],
+)
+def test_forwarded_mail_leaves_with_srs0_and_its_bounce_reaches_the_sender(
+    shared_world: World, alias: str
+) -> None:
+    sender = f"alice-{token()}@example.com"
+    srs = forward(shared_world, sender, alias=alias).mail_from
+    assert srs.startswith("SRS0=")
+    assert srs.endswith(f"=example.com={sender.split('@')[0]}@{DOMAIN}")
+    assert reverse(srs) == sender
+    assert bounce(shared_world, srs).rcpt_tos == (sender,)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda a: mint(a, "another forwarder's secret"), id="forged"),
+        pytest.param(lambda a: mint(a, days_ago=30), id="expired"),
+        pytest.param(lambda a: mint(a, days_ago=-30), id="future"),
+        pytest.param(lambda a: mint(a).replace("=alice-", "=mallory-"), id="tampered"),
+        pytest.param(lambda a: mint(a).replace("SRS0=", "SRS0=X", 1), id="hash-changed"),
+    ],
+)
+def test_forged_or_expired_srs_address_is_refused(shared_world: World, make) -> None:  # type: ignore[no-untyped-def]
+    sender = f"alice-{token()}@example.com"
+    bad = make(sender)
+    replies = shared_world.postfix.send("", [bad])
+    code, text = replies[bad]
+    assert code == 550, replies
+    assert "User unknown" in text
+    # Nothing was queued for alice: a valid bounce sent afterwards is the only one she gets.
+    good = mint(sender)
+    bounce(shared_world, good)
+    time.sleep(0.5)  # room for anything else on its way
+    assert [d.mail_from for d in shared_world.sink.to(sender)] == [NULL_SENDER]
+    assert [d.mail_from for d in shared_world.sink.to(bad.replace("=mallory-", "=alice-"))] == []
+
+
+def test_excluded_sender_is_not_rewritten(shared_world: World) -> None:
+    sender = f"carol-{token()}@{EXCLUDED_DOMAIN}"
+    assert forward(shared_world, sender).mail_from == sender
+
+
+def test_own_domain_sender_is_not_rewritten(shared_world: World) -> None:
+    sender = f"dave-{token()}@{DOMAIN}"
+    assert forward(shared_world, sender).mail_from == sender
+
+
+def test_srs0_from_another_forwarder_leaves_as_srs1_and_its_bounce_goes_back(
+    shared_world: World,
+) -> None:
+    other = ("the other forwarder's secret", "other.example")
+    original = f"alice-{token()}@example.com"
+    foreign = mint(original, other[0], domain=other[1])
+    assert foreign.startswith("SRS0=") and foreign.endswith("@other.example")
+
+    srs1 = forward(shared_world, foreign).mail_from
+    assert srs1.startswith("SRS1=") and srs1.endswith(f"@{DOMAIN}")
+    assert "=other.example==" in srs1
+    assert reverse(srs1) == foreign
+
+    back = bounce(shared_world, srs1)
+    assert back.rcpt_tos == (foreign,)
+    assert reverse(back.rcpt_tos[0], other[0], domain=other[1]) == original
+
+
+@pytest.mark.parametrize(
+    ("local", "domain", "smtputf8"),
+    [
+        pytest.param("jösé-{t}", "exämple.com", True, id="smtputf8"),
+        pytest.param("δοκιμή-{t}", "example.com", True, id="smtputf8-local-part"),
+        pytest.param('"john doe {t}"', "example.com", False, id="quoted-local-part"),
+    ],
+)
+def test_unusual_senders_survive_the_round_trip(
+    shared_world: World, local: str, domain: str, smtputf8: bool
+) -> None:
+    sender = f"{local.format(t=token())}@{domain}"
+    delivered = forward(shared_world, sender, smtputf8=smtputf8)
+    srs = delivered.mail_from
+    assert "SRS0=" in srs and srs.endswith(f"@{DOMAIN}"), srs
+    if smtputf8:
+        assert "SMTPUTF8" in delivered.mail_options
+    assert reverse(srs) == sender
+    assert bounce(shared_world, srs, smtputf8=smtputf8).rcpt_tos == (sender,)
+
+
+def test_quoted_at_sign_is_forwarded_but_postfix_refuses_its_bounce(shared_world: World) -> None:
+    """Postfix limitation, not pysrsd's: smtpd accepts MAIL FROM:<"jo@n"@example.com> and the
+    sender is rewritten, but RCPT TO:<"SRS0=...=jo@n"@fwd.example> is refused with 501 5.1.3
+    (an "@" in the local part of an address in a local domain is a routed address)."""
+    sender = f'"jo@n {token()}"@example.com'
+    srs = forward(shared_world, sender).mail_from
+    assert srs.startswith('"SRS0=') and srs.endswith(f'"@{DOMAIN}'), srs
+    assert reverse(srs) == sender
+    code, text = shared_world.postfix.send("", [srs])[srs]
+    assert (code, text) == (501, "5.1.3 Bad recipient address syntax")
