@@ -263,8 +263,7 @@ class PostfixInstance:
 
     def start(self) -> None:
         self._write_config()
-        self.postfix("check")
-        self.postfix("start")
+        self.postfix("start")  # runs "postfix check" first, which creates the queue
         pid_file = self.queue_dir / "pid" / "master.pid"
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
