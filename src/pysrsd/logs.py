@@ -7,6 +7,9 @@ callers log fingerprints only.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
 import datetime
 import logging
 import sys
@@ -46,6 +49,60 @@ def _journal_prefix(_logger: Any, method: str, event: str) -> str:
     return f"<{_PRIORITY.get(method, 6)}>{event}"
 
 
+class TurnWriter:
+    """The structlog logger: info and debug lines logged during one turn of the event loop go
+    out in one ``write(2)`` at the start of the next turn (a rewrite is logged per lookup, and
+    a write per line cost as much as answering the lookup). Warnings and above, and anything
+    logged outside a running loop, are written at once, after what is pending, so order is
+    kept. At most one turn of info lines (and never more than ``MAX_PENDING``) can be lost if
+    the process is killed outright; at exit the rest is flushed."""
+
+    MAX_PENDING = 256
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._pending: list[str] = []
+
+    def __call__(self, *_args: object) -> TurnWriter:  # structlog's logger_factory
+        return self
+
+    def _deferred(self, message: str) -> None:
+        if not self._pending:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop: nobody would flush later
+                self._stream.write(message + "\n")
+                self._stream.flush()
+                return
+        self._pending.append(message + "\n")
+        if len(self._pending) >= self.MAX_PENDING:
+            self.flush()
+
+    def _now(self, message: str) -> None:
+        self._pending.append(message + "\n")
+        self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            data = "".join(self._pending)
+            self._pending.clear()
+            self._stream.write(data)  # one call: lines of several writers never interleave
+            self._stream.flush()
+
+    debug = info = msg = _deferred
+    warning = warn = error = err = critical = exception = failure = fatal = _now
+
+
+_writer: TurnWriter | None = None
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    if _writer is not None:
+        with contextlib.suppress(ValueError, OSError):  # stream closed or gone
+            _writer.flush()
+
+
 def configure(
     level: str = "info", fmt: str = "kv", *, journal: bool = False, stream: TextIO | None = None
 ) -> None:
@@ -55,14 +112,16 @@ def configure(
     processors: list[Any] = [_stamp, renderer]
     if journal:
         processors.append(_journal_prefix)
+    global _writer
+    if _writer is not None:
+        _writer.flush()
+    _writer = TurnWriter(stream or sys.stderr)
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        # WriteLogger writes line and LF in one call: one write(2) per event on stderr (which
-        # is write-through), so lines from several writers never interleave mid-line.
-        logger_factory=structlog.WriteLoggerFactory(stream or sys.stderr),
+        logger_factory=_writer,
         cache_logger_on_first_use=True,
     )
 
