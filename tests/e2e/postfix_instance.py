@@ -110,10 +110,13 @@ class Delivery:
     mail_options: tuple[str, ...]
     content: bytes
 
+    def header(self, name: str) -> str:
+        found = re.search(rb"^%s: (.*?)\r?$" % name.encode(), self.content, re.MULTILINE)
+        return found.group(1).decode("utf-8", "replace") if found else ""
+
     @property
     def subject(self) -> str:
-        found = re.search(rb"^Subject: (.*?)\r?$", self.content, re.MULTILINE)
-        return found.group(1).decode("utf-8", "replace") if found else ""
+        return self.header("Subject")
 
 
 @dataclass
@@ -363,6 +366,7 @@ def submit(
         if any(code == 250 for code, _ in replies.values()):
             message = (
                 f"From: <{mail_from or 'MAILER-DAEMON@fwd.example'}>\r\n"
+                f"To: {', '.join(f'<{r}>' for r in replies)}\r\n"
                 f"Subject: {subject}\r\n"
                 "\r\n"
                 "pysrsd end-to-end test\r\n"
