@@ -46,7 +46,17 @@ def send(world: World, sender: str, rcpt: str, *, smtputf8: bool = False) -> Del
     subject = token()
     replies = world.postfix.send(sender, [rcpt], subject=subject, smtputf8=smtputf8)
     assert replies[rcpt][0] == 250, replies
-    (delivery,) = world.sink.wait(lambda d: d.subject == subject, flush=world.postfix.flush)
+    return wait_subject(world, subject)
+
+
+def wait_subject(world: World, subject: str) -> Delivery:
+    """The one delivery of the mail with this Subject; Postfix's log tail if it never comes."""
+    try:
+        (delivery,) = world.sink.wait(lambda d: d.subject == subject, flush=world.postfix.flush)
+    except AssertionError as exc:
+        log = "\n".join(world.postfix.log_text().splitlines()[-30:])
+        queue = world.postfix.queue_listing()
+        raise AssertionError(f"{exc}\nqueue: {queue}\nmaillog:\n{log}") from None
     return delivery
 
 

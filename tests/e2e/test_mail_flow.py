@@ -99,6 +99,26 @@ def test_forged_or_expired_srs_address_is_refused(shared_world: World, make) -> 
     assert [d.mail_from for d in shared_world.sink.to(bad.replace("=mallory-", "=alice-"))] == []
 
 
+def test_forged_srs_address_submitted_locally_bounces_to_the_sender_not_to_alice(
+    shared_world: World,
+) -> None:
+    """Without smtpd's RCPT check (sendmail(1) -> pickup), the forged address is not reversed,
+    stays local and local(8) bounces it as an unknown user. The bounce goes to the submitter's
+    envelope sender, itself SRS-rewritten by cleanup, and is reversed back to him."""
+    victim, submitter = f"alice-{token()}@example.com", f"eve-{token()}@example.com"
+    forged = mint(victim, "another forwarder's secret")
+    shared_world.postfix.sendmail(submitter, forged, subject=token())
+    (notice,) = shared_world.sink.wait(
+        lambda d: submitter in d.rcpt_tos, flush=shared_world.postfix.flush
+    )
+    assert notice.mail_from == NULL_SENDER
+    assert b"unknown user" in notice.content.lower()
+    # the notice was addressed to the submitter's SRS form, reversed by cleanup(8)
+    assert f"to=<{submitter}>, orig_to=<SRS0=" in shared_world.postfix.log_text()
+    time.sleep(0.5)
+    assert shared_world.sink.to(victim) == []
+
+
 def test_excluded_sender_is_not_rewritten(shared_world: World) -> None:
     sender = f"carol-{token()}@{EXCLUDED_DOMAIN}"
     assert forward(shared_world, sender).mail_from == sender

@@ -30,7 +30,8 @@ def test_rotating_the_secret_while_mail_flows_loses_nothing() -> None:
     with world() as w:
         tag = token()
         senders = [f"r{i:02d}-{tag}@example.com" for i in range(N)]
-        started, finished, problems = [0], [0], []
+        started, finished = [0], [0]
+        problems: list[object] = []
         third = threading.Event()
 
         def submit_all() -> None:
