@@ -2,15 +2,16 @@
 
 ``PostfixInstance`` runs Debian's Postfix (3.7) from its own configuration directory
 (``postfix -c DIR``) with its own queue, data directory and log file, one smtpd on a free
-loopback port, no chroot, no DNS, local delivery disabled, and every non-local domain relayed
-to ``Sink``: an aiosmtpd server in a thread on another free loopback port, which records each
-envelope it receives ("the outside world").
+loopback port, no chroot, no DNS, local mailboxes inside the instance, and every non-local
+domain relayed to ``Sink``: an aiosmtpd server in a thread on another free loopback port,
+which records each envelope it receives ("the outside world").
 
 Quirks of a private instance, found the hard way:
-- the queue directory must exist before ``postfix check`` (it chdirs there first) and must
-  not lie inside the configuration directory: ``postfix check`` requires everything under
-  the configuration directory to be owned by root, and the queue subdirectories are owned by
-  mail_owner;
+- the queue directory must exist before ``postfix start`` (it chdirs there first, then runs
+  ``postfix check``, whose post-install creates the subdirectories: about 2 s on a fresh
+  queue) and must not lie inside the configuration directory: the check wants everything
+  under the configuration directory owned by root, and queue subdirectories belong to
+  mail_owner; ``set-permissions`` is not needed;
 - the data directory must be owned by mail_owner;
 - the whole path to the instance must be traversable by mail_owner (pytest's tmp_path sits
   under a 0700 directory): daemons that drop privileges open the maillog, maps and the
@@ -235,7 +236,7 @@ class PostfixInstance:
             "maillog_file": str(self.maillog),
             "maillog_file_prefixes": str(self.base),
             "biff": "no",
-            # Bounces of bounces would go to postmaster: keep them in the queue instead.
+            # No postmaster notices (a double bounce is discarded rather than delivered).
             "notify_classes": "",
             **self.settings,
         }
@@ -244,7 +245,8 @@ class PostfixInstance:
         for path in (self.config_dir, self.queue_dir, self.data_dir):
             path.mkdir(parents=True, exist_ok=True)
         shutil.chown(self.data_dir, user="postfix")
-        (self.base / "mail").mkdir(mode=0o1777, exist_ok=True)
+        (self.base / "mail").mkdir(exist_ok=True)
+        (self.base / "mail").chmod(0o1777)
         lines = [f"{key} = {value}\n" for key, value in self.main_cf().items()]
         (self.config_dir / "main.cf").write_text("".join(lines))
         (self.config_dir / "master.cf").write_text(_MASTER_CF.format(port=self.smtpd_port))
