@@ -3,7 +3,16 @@
 Order matters: listeners are bound (or taken from systemd socket activation) and the secrets
 read while still privileged; then privileges are dropped; only then is READY=1 sent, so a
 client that sees the daemon ready can connect. SIGTERM/SIGINT stop accepting, answer what was
-already read, flush replies and exit 0; a second SIGTERM/SIGINT exits at once.
+already read, flush replies (waiting up to ``DRAIN_SECONDS`` for slow readers) and exit 0; a
+second SIGTERM/SIGINT exits at once.
+
+Descriptors: every connection costs one. The connection limit is kept below RLIMIT_NOFILE
+(raising the soft limit towards the hard one first), so that at the limit a newcomer evicts an
+idle connection instead of accept() failing with EMFILE, which asyncio answers by logging a
+traceback for every pending connection and retrying each second while idle clients hold every
+descriptor. asyncio accepts up to ``backlog`` sockets per wake-up before any is admitted, so
+listeners are served with a small ``ACCEPT_BATCH`` and the kernel queue is then widened to
+``BACKLOG``.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import socket
 import stat
@@ -30,6 +40,8 @@ from pysrsd.tcp_table import TcpTableCodec
 
 log = structlog.get_logger("pysrsd")
 BACKLOG = 1024
+ACCEPT_BATCH = 16  # sockets accepted per wake-up of a listener
+FD_RESERVE = 64  # descriptors kept for listeners, logs, reloads and the loop itself
 DRAIN_SECONDS = 5.0
 Listener = tuple[str, asyncio.Server]
 Opener = Callable[[Callable[[], Connection]], Awaitable[asyncio.Server]]
@@ -37,14 +49,14 @@ Opener = Callable[[Callable[[], Connection]], Awaitable[asyncio.Server]]
 
 def _adopted(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> Opener:
     def open_(make: Callable[[], Connection]) -> Awaitable[asyncio.Server]:
-        return loop.create_server(make, sock=sock, backlog=BACKLOG)
+        return loop.create_server(make, sock=sock, backlog=ACCEPT_BATCH)
 
     return open_
 
 
 def _tcp(loop: asyncio.AbstractEventLoop, host: str, port: int) -> Opener:
     def open_(make: Callable[[], Connection]) -> Awaitable[asyncio.Server]:
-        return loop.create_server(make, host, port, reuse_address=True, backlog=BACKLOG)
+        return loop.create_server(make, host, port, reuse_address=True, backlog=ACCEPT_BATCH)
 
     return open_
 
@@ -75,6 +87,9 @@ class Daemon:
             raise ConfigError(
                 f"listen: cannot listen on {where} ({name}): {exc.strerror}"
             ) from None
+        for listening in server.sockets:  # asyncio's listen() used ACCEPT_BATCH: widen it
+            with socket.socket(fileno=os.dup(listening.fileno())) as dup:
+                dup.listen(BACKLOG)
         self.listeners.append((name, server))
 
     async def bind(self) -> None:
@@ -122,6 +137,9 @@ class Daemon:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         await self.bind()
+        self.hub.max_connections = connection_limit(
+            self.settings.max_connections, ACCEPT_BATCH * len(self.listeners) + FD_RESERVE
+        )
         privileges.drop_privileges(self.settings.user, self.settings.group)
         privileges.refuse_root(self.settings.allow_root)
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
@@ -145,12 +163,38 @@ class Daemon:
             server.close()
         for _ in range(3):  # reads the loop has already seen are dispatched and answered
             await asyncio.sleep(0.01)
-        self.hub.close_all()  # close() flushes what is buffered before closing
+        self.hub.close_all()  # flush, FIN, and wait for the peers to close
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_SECONDS
+        while self.hub.closing and loop.time() < deadline:  # Python 3.11's wait_closed()
+            await asyncio.sleep(0.02)  # does not wait for connections: watch them here
+        for conn in list(self.hub.closing):
+            conn.abandon()
         for _, server in self.listeners:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), max(0.0, deadline - loop.time()))
+
+
+def connection_limit(wanted: int, reserve: int) -> int:
+    """``wanted``, or fewer if RLIMIT_NOFILE cannot give each connection a descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = wanted + reserve
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return wanted
+    limit = max(1, soft - reserve)
+    log.warning(
+        "connection_limit_lowered",
+        max_connections=limit,
+        wanted=wanted,
+        rlimit_nofile=soft,
+        advice="raise the descriptor limit (systemd LimitNOFILE=, ulimit -n)",
+    )
+    return limit
 
 
 def _address(sock: socket.socket) -> str:

@@ -10,13 +10,21 @@ Bounds (STYLE rule 7):
 - connections: at ``max_connections`` the longest-idle connection (least recently active,
   nothing left to send) is closed to admit the newcomer; Postfix reconnects by itself. Only
   when every connection has replies pending is the newcomer closed;
-- idle time: connections quiet for ``idle_timeout`` seconds are closed (Postfix never hangs up).
+- idle time: connections quiet for ``idle_timeout`` seconds are closed (Postfix never hangs up);
+- work per turn of the event loop: one read of at most ``READ_SIZE`` bytes, so a client that
+  pipelines megabytes cannot stall the others, and the replies to one read (at most ~20 bytes
+  per input byte, for empty lines) stay a small multiple of ``HIGH_WATER``;
+- log lines: a connection's first malformed request is logged at info, the rest at debug and
+  as one count when it closes (a stream of empty lines must not become a stream of log lines).
+
+A connection dropped by the daemon (eviction, idle timeout) that still has unsent replies is
+aborted, not closed: its peer is not reading, and a graceful close would hold the descriptor
+until the peer reads, which it may never do.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -29,65 +37,88 @@ from pysrsd.state import Runtime
 log = structlog.get_logger("pysrsd.server")
 HIGH_WATER = 64 * 1024
 LOW_WATER = 16 * 1024
-_EVICTION_SCAN = 64  # connections examined for an idle victim before refusing a newcomer
+READ_SIZE = 4096
 
 
 class Hub:
-    """The live connections of every listener, least recently active first."""
+    """The live connections of every listener.
+
+    ``idle`` holds the connections that may be evicted, least recently active first;
+    ``busy`` holds those whose peer is not reading its replies (writing paused). Keeping them
+    apart makes eviction O(1) and means a few stalled peers cannot hide the idle ones.
+    """
 
     def __init__(self, runtime: Runtime, max_connections: int, idle_timeout: float) -> None:
         self.runtime = runtime
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
-        self.connections: OrderedDict[Connection, None] = OrderedDict()
+        self.idle: OrderedDict[Connection, None] = OrderedDict()
+        self.busy: dict[Connection, None] = {}
+        self.closing: set[Connection] = set()  # closed by close_all, replies still flushing
         self.refused = 0
         self.evicted = 0
+        self.read_buffer = memoryview(bytearray(READ_SIZE))  # shared: copied out at once
+
+    def __len__(self) -> int:
+        return len(self.idle) + len(self.busy)
 
     def admit(self, conn: Connection) -> bool:
-        if len(self.connections) >= self.max_connections:
-            victim = self._idle_victim()
-            if victim is None:
+        if len(self) >= self.max_connections:
+            if not self.idle:
                 self.refused += 1
                 return False
+            victim = next(iter(self.idle))
             self.evicted += 1
-            self.forget(victim)
-            victim.close()
-        self.connections[conn] = None
+            self.drop(victim)
+        self.idle[conn] = None
         return True
 
-    def _idle_victim(self) -> Connection | None:
-        for conn in itertools.islice(self.connections, _EVICTION_SCAN):
-            if not conn.busy:
-                return conn
-        return None
-
     def touch(self, conn: Connection) -> None:
-        if conn in self.connections:
-            self.connections.move_to_end(conn)
+        if conn in self.idle:
+            self.idle.move_to_end(conn)
+
+    def set_busy(self, conn: Connection, busy: bool) -> None:
+        source, target = (self.idle, self.busy) if busy else (self.busy, self.idle)
+        if conn in source:
+            del source[conn]
+            target[conn] = None
 
     def forget(self, conn: Connection) -> None:
-        self.connections.pop(conn, None)
+        self.idle.pop(conn, None)
+        self.busy.pop(conn, None)
+        self.closing.discard(conn)
+
+    def drop(self, conn: Connection) -> None:
+        """Close a connection the daemon gives up on (evicted or timed out)."""
+        self.forget(conn)
+        conn.abandon()
 
     def sweep(self, now: float) -> int:
         """Close connections idle for longer than ``idle_timeout``; return how many."""
         expired = []
-        for conn in self.connections:
+        for conn in self.idle:
             if now - conn.last_active < self.idle_timeout:
                 break  # ordered by activity: the rest are younger
             expired.append(conn)
+        expired += [c for c in self.busy if now - c.last_active >= self.idle_timeout]
         for conn in expired:
-            self.forget(conn)
-            conn.close()
+            self.drop(conn)
         return len(expired)
 
     def close_all(self) -> None:
-        for conn in list(self.connections):
+        """Stop answering everywhere: replies already produced are flushed, then each closes."""
+        for conn in [*self.idle, *self.busy]:
             self.forget(conn)
-            conn.close()
+            self.closing.add(conn)
+            conn.finish()
 
 
-class Connection(asyncio.Protocol):
-    """One client connection; ``table`` is None when the codec names the table per query."""
+class Connection(asyncio.BufferedProtocol):
+    """One client connection; ``table`` is None when the codec names the table per query.
+
+    A BufferedProtocol so that the daemon, not asyncio (256 KiB), chooses how much is read at
+    once: ``READ_SIZE`` bounds both the work done per turn of the loop and the reply burst.
+    """
 
     def __init__(self, hub: Hub, table: Table | None, codec: Codec) -> None:
         self.hub = hub
@@ -96,7 +127,8 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.loop = asyncio.get_running_loop()
         self.last_active = self.loop.time()
-        self.busy = False  # replies waiting for a peer that does not read
+        self.malformed = 0
+        self.finishing = False  # stopping: flush, send FIN, discard what still arrives
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -106,7 +138,15 @@ class Connection(asyncio.Protocol):
             log.warning("connection_refused", reason="connection limit, none idle")
             transport.abort()
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.hub.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.hub.read_buffer[:nbytes]))
+
     def data_received(self, data: bytes) -> None:
+        if self.finishing:
+            return  # arrived after the daemon stopped answering: Postfix will retry it
         self.last_active = self.loop.time()
         self.hub.touch(self)
         events = self.codec.receive(data)
@@ -122,13 +162,18 @@ class Connection(asyncio.Protocol):
                 out.append(codec.encode(tables.lookup(state, table, event.key)))
             else:
                 assert isinstance(event, Malformed)
-                log.info("bad_request", reason=event.reason, fatal=event.fatal)
+                self._log_malformed(event)
                 out.append(codec.encode(codec.malformed_answer(event)))
                 if event.fatal:
                     self._write(b"".join(out))
                     self.close()
                     return
         self._write(b"".join(out))
+
+    def _log_malformed(self, event: Malformed) -> None:
+        self.malformed += 1
+        emit = log.info if self.malformed == 1 else log.debug
+        emit("bad_request", reason=event.reason, fatal=event.fatal)
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -138,20 +183,48 @@ class Connection(asyncio.Protocol):
         return False  # the client is done: close our side once replies are flushed
 
     def pause_writing(self) -> None:
-        self.busy = True
+        self.hub.set_busy(self, True)
         if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        self.busy = False
+        self.last_active = self.loop.time()
+        self.hub.set_busy(self, False)
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
+    def finish(self) -> None:
+        """Lingering close, for shutdown: the replies already written are flushed and followed
+        by a FIN, and input is read and discarded until the peer closes. Closing at once with
+        unread input would send a RST, which makes the peer's kernel drop replies it has
+        received but the client has not read yet."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self.finishing = True
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()  # sent once the buffer is flushed
+        transport.resume_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.hub.forget(self)
+        if self.malformed > 1:
+            log.info("bad_requests", count=self.malformed)
 
     def close(self) -> None:
+        """Close after the replies already written are flushed."""
         if self.transport is not None:
+            self.transport.close()
+
+    def abandon(self) -> None:
+        """Close now if replies are still unsent: the peer is not reading them."""
+        if self.transport is None:
+            return
+        if self.transport.get_write_buffer_size():
+            self.transport.abort()
+        else:
             self.transport.close()
 
 

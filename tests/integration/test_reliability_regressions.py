@@ -1,0 +1,219 @@
+"""Regression tests for faults found by the reliability suite (issue 4). Each starts the real
+daemon on loopback port 0 and reproduces one attack that used to break it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pysrsd.server import Hub
+
+_LISTENING = re.compile(r"event='listening' table='(\w+)' address='127\.0\.0\.1:(\d+)'")
+
+
+class Running:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path, ports: dict[str, int]) -> None:
+        self.proc, self.log, self.ports = proc, log, ports
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def count(self, needle: str) -> int:
+        return self.log.read_text().count(needle)
+
+
+def start(tmp_path: Path, *extra: str, nofile: int | None = None) -> Running:
+    secrets = tmp_path / "secrets"
+    secrets.write_bytes(b"regression-secret\n")
+    secrets.chmod(0o600)
+    log = tmp_path / "daemon.log"
+
+    def limits() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pysrsd", "--allow-root", "--forward-port", "0",
+             "--reverse-port", "0", *extra, "fwd.example", str(secrets)],
+            stdout=out, stderr=out, preexec_fn=limits,
+        )  # fmt: skip
+    deadline = time.monotonic() + 15
+    while "event='ready'" not in log.read_text():
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "daemon not ready"
+        time.sleep(0.05)
+    ports = {t: int(p) for t, p in _LISTENING.findall(log.read_text())}
+    return Running(proc, log, ports)
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[list[Running]]:
+    started: list[Running] = []
+    yield started
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+        d.proc.wait()
+
+
+def ask(port: int, request: bytes, timeout: float = 3.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        with s.makefile("rb") as stream:
+            return stream.readline()
+
+
+def test_malformed_flood_is_logged_once_per_connection(tmp_path: Path, daemons: list) -> None:
+    """100,000 empty lines used to produce 100,000 info log lines (a disk-filling DoS)."""
+    d = start(tmp_path)
+    daemons.append(d)
+    with socket.create_connection(("127.0.0.1", d.ports["reverse"]), timeout=30) as s:
+        s.sendall(b"\n" * 100_000)
+        s.shutdown(socket.SHUT_WR)
+        with s.makefile("rb") as stream:
+            replies = stream.read()
+    assert replies == b"500 unknown%20command\n" * 100_000
+    time.sleep(0.2)
+    assert d.count("event='bad_request'") == 1
+    assert d.count("event='bad_requests' count=100000") == 1
+
+
+def test_one_pipelining_client_does_not_stall_the_others(tmp_path: Path, daemons: list) -> None:
+    """One read used to take up to 256 KiB, all answered before anyone else was served."""
+    d = start(tmp_path)
+    daemons.append(d)
+    flood = socket.create_connection(("127.0.0.1", d.ports["reverse"]))
+    sender = threading.Thread(target=lambda: _send_quietly(flood, b"\n" * 8_000_000))
+    sender.start()
+    reader = threading.Thread(target=lambda: _read_quietly(flood))
+    reader.start()
+    time.sleep(0.3)
+    worst = 0.0
+    for _ in range(20):
+        started = time.monotonic()
+        assert ask(d.ports["forward"], b"get a@b.example\n").startswith(b"200 SRS0=")
+        worst = max(worst, time.monotonic() - started)
+    flood.shutdown(socket.SHUT_RDWR)  # wakes the threads blocked on it
+    sender.join()
+    reader.join()
+    flood.close()
+    assert worst < 0.5
+
+
+def _send_quietly(sock: socket.socket, data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        sock.sendall(data)
+
+
+def _read_quietly(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while sock.recv(1 << 16):
+            pass
+
+
+def test_descriptor_exhaustion_evicts_idle_and_does_not_spin(tmp_path: Path, daemons) -> None:
+    """With RLIMIT_NOFILE below the connection limit, idle clients used to hold every
+    descriptor: accept() failed with EMFILE, asyncio logged ~1000 tracebacks a second and
+    nobody new was served until the idle timeout (300 s)."""
+    d = start(tmp_path, nofile=256)
+    daemons.append(d)
+    idle = [socket.create_connection(("127.0.0.1", d.ports["reverse"])) for _ in range(400)]
+    time.sleep(0.5)
+    cpu = d.cpu()
+    for _ in range(5):
+        reply = ask(d.ports["reverse"], b"get bob@example.com\n")
+        assert reply == b"500 not%20an%20SRS%20address\n"
+    time.sleep(1.0)
+    assert d.cpu() - cpu < 0.5
+    assert d.fds() < 256
+    assert d.count("event='connection_limit_lowered'") == 1
+    assert d.count("Too many open files") == 0
+    for s in idle:
+        s.close()
+
+
+class _FakeConn:
+    def __init__(self, last_active: float = 0.0) -> None:
+        self.last_active = last_active
+        self.closed = False
+
+    def abandon(self) -> None:
+        self.closed = True
+
+
+def test_stalled_peers_do_not_hide_idle_connections_from_eviction() -> None:
+    """Eviction used to look at the 64 least active connections only: 64 peers that never
+    read their replies (the least active, since they are never touched) made every newcomer
+    refused while hundreds of idle connections sat behind them."""
+    hub = Hub(runtime=None, max_connections=200, idle_timeout=300)  # type: ignore[arg-type]
+    stalled = [_FakeConn() for _ in range(100)]
+    idle = [_FakeConn() for _ in range(100)]
+    for conn in stalled + idle:
+        assert hub.admit(conn)  # type: ignore[arg-type]
+    for conn in stalled:
+        hub.set_busy(conn, True)  # type: ignore[arg-type]
+    newcomer = _FakeConn()
+    assert hub.admit(newcomer)  # type: ignore[arg-type]
+    assert idle[0].closed and not any(c.closed for c in stalled)
+
+
+def test_idle_timeout_releases_a_peer_that_never_reads(tmp_path: Path, daemons) -> None:
+    """A timed-out connection was closed gracefully: with replies unsent to a peer that never
+    reads, the transport waited for ever and the descriptor leaked."""
+    d = start(tmp_path, "--idle-timeout", "1")
+    daemons.append(d)
+    baseline = d.fds()
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", d.ports["reverse"]))
+    s.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        for _ in range(10_000):  # until the daemon stops reading: its replies are unsent
+            s.send(b"\n" * 65536)
+    time.sleep(0.5)
+    assert d.fds() == baseline + 1
+    deadline = time.monotonic() + 5
+    while d.fds() > baseline and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert d.fds() == baseline
+    s.close()
+
+
+def test_sigterm_delivers_every_reply_it_produced(tmp_path: Path, daemons: list) -> None:
+    """At SIGTERM the daemon closed sockets with unread input, so the kernel sent a RST and
+    the client lost replies already sent; 92,000 answered, 2,700 delivered."""
+    d = start(tmp_path)
+    daemons.append(d)
+    s = socket.create_connection(("127.0.0.1", d.ports["forward"]))
+    sender = threading.Thread(target=_send_quietly, args=(s, b"get a@b.example\n" * 400_000))
+    sender.start()
+    time.sleep(1.5)
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    s.settimeout(10)
+    with s.makefile("rb") as replies:
+        data = replies.read()
+    assert d.proc.wait(10) == 0
+    sender.join()
+    s.close()
+    answered = d.count("event='rewrite'")
+    assert answered > 1000
+    assert data.endswith(b"\n")
+    assert data.count(b"\n") == answered
