@@ -38,6 +38,7 @@ log = structlog.get_logger("pysrsd.server")
 HIGH_WATER = 64 * 1024
 LOW_WATER = 16 * 1024
 READ_SIZE = 4096
+QUIET = 1.0  # seconds without a request after which a reply is surely read (shutdown)
 
 
 class Hub:
@@ -202,7 +203,10 @@ class Connection(asyncio.BufferedProtocol):
         if transport is None or transport.is_closing():
             return
         self.finishing = True
-        if not transport.can_write_eof():
+        quiet = self.loop.time() - self.last_active > QUIET
+        if (quiet and not transport.get_write_buffer_size()) or not transport.can_write_eof():
+            # Postfix reads each reply before it asks again: a connection quiet for a while
+            # has nothing in flight, and lingering would only delay the exit.
             transport.close()
             return
         transport.write_eof()  # sent once the buffer is flushed

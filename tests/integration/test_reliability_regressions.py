@@ -217,3 +217,20 @@ def test_sigterm_delivers_every_reply_it_produced(tmp_path: Path, daemons: list)
     assert answered > 1000
     assert data.endswith(b"\n")
     assert data.count(b"\n") == answered
+
+
+def test_sigterm_does_not_wait_for_quiet_connections(tmp_path: Path, daemons: list) -> None:
+    """Postfix keeps idle table connections open and notices a FIN only at its next lookup:
+    the lingering close must not hold the exit for DRAIN_SECONDS because of them."""
+    d = start(tmp_path)
+    daemons.append(d)
+    with socket.create_connection(("127.0.0.1", d.ports["reverse"])) as s:
+        s.sendall(b"get a@b.example\n")
+        with s.makefile("rb") as stream:
+            assert stream.readline() == b"500 not%20an%20SRS%20address\n"
+            time.sleep(1.5)
+            started = time.monotonic()
+            d.proc.send_signal(signal.SIGTERM)
+            assert d.proc.wait(10) == 0
+            assert time.monotonic() - started < 1.0
+            assert stream.read() == b""  # a clean FIN
