@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -99,6 +100,8 @@ def test_lookup_never_raises_and_never_defers(state: State, table: Table, key: b
 @example(STATES[1], b"u@fwd.example")
 @settings(max_examples=500)
 def test_forward_then_reverse_returns_the_original(state: State, key: bytes) -> None:
+    if b"=" in key.rpartition(b"@")[2]:
+        return  # known bug, see test_forward_refuses_a_domain_holding_the_field_separator
     forward = tables.lookup(state, Table.FORWARD, key)
     if forward.status is not Status.FOUND:
         return
@@ -173,3 +176,21 @@ def test_found_values_come_from_the_engine() -> None:
     outcome = STATES[0].engine.forward(b"alice@example.com")
     assert isinstance(outcome, Rewritten)
     assert tables.lookup(STATES[0], Table.FORWARD, b"alice@example.com").text == outcome.address
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 4 finding, tables/engine not owned here: a domain holding '=' is rewritten, "
+    "but the reverse splits the fields elsewhere: the bounce is refused (bad hash) or, when "
+    "the domain ends with '=' (the HMAC covers the fields without a delimiter), it reverses "
+    "to another address: b'\\x01@\\x01=' comes back as b'=\\x01@\\x01'",
+)
+@pytest.mark.parametrize(
+    "key", [b"x@a=b", b"\x01@\x01=", b"user@host=evil.example"], ids=["a=b", "ctl", "evil"]
+)
+def test_forward_refuses_a_domain_holding_the_field_separator(key: bytes) -> None:
+    forward = tables.lookup(STATES[0], Table.FORWARD, key)
+    if forward.status is Status.FOUND:
+        back = tables.lookup(STATES[0], Table.REVERSE, forward.text)
+        assert back.status is Status.FOUND
+        assert back.text == key
