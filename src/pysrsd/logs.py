@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import logging
 import sys
+import time
 from typing import Any, TextIO
 
 import structlog
@@ -23,12 +24,26 @@ _UTC = datetime.UTC
 _KV_FIRST = ("ts", "level", "event")
 
 
+_second: list[object] = [None, ""]  # the last second seen and its "YYYY-MM-DDTHH:MM:SS"
+
+
+def _now_iso() -> str:
+    """``datetime.now(UTC).isoformat()`` with ``Z`` for ``+00:00`` (TimeStamper's format: no
+    fraction when the microsecond is 0), with the date and time part made once per second."""
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    if seconds != _second[0]:
+        moment = datetime.datetime.fromtimestamp(seconds, _UTC)
+        _second[:] = [seconds, moment.isoformat(timespec="seconds")[:19]]
+    micros = nanos // 1000
+    return f"{_second[1]}.{micros:06d}Z" if micros else f"{_second[1]}Z"
+
+
 def _stamp(logger: Any, method: str, event_dict: Any) -> Any:
     """``add_log_level``, ``TimeStamper(fmt="iso", utc=True, key="ts")`` and
     ``format_exc_info`` in one processor call: every rewrite is logged at info, so the chain
     runs once per lookup. Same keys, same values, same insertion order as the three."""
     event_dict["level"] = _LEVEL_NAMES.get(method, method)
-    event_dict["ts"] = datetime.datetime.now(tz=_UTC).isoformat().replace("+00:00", "Z")
+    event_dict["ts"] = _now_iso()
     if "exc_info" in event_dict:
         return structlog.processors.format_exc_info(logger, method, event_dict)
     return event_dict
