@@ -45,6 +45,7 @@ _SEP = b"="  # every separator after the first (SRS paper: SRSSEP)
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _DAY = 24 * 60 * 60
 _SLOTS = len(_BASE32) ** 2  # a two-character stamp cycles every 1024 days
+_STAMPS = {a + b: i * 32 + j for i, a in enumerate(_BASE32) for j, b in enumerate(_BASE32)}
 _FULL_HASH = 27  # base64 characters of a 20-byte HMAC-SHA1 before the padding
 MAX_ADDRESS = 1023  # longest address taken or produced (postsrsd 1.x: 1024-byte buffers)
 
@@ -139,10 +140,9 @@ class _GuardedSRS(Guarded):  # type: ignore[misc]
         return _BASE32[(day >> 5) & 31] + _BASE32[day & 31]
 
     def timestamp_check(self, timestamp: str) -> bool:
-        stamp = timestamp.upper()
-        if len(stamp) != 2 or any(c not in _BASE32 for c in stamp):
+        then = _STAMPS.get(timestamp.upper())
+        if then is None:
             return False
-        then = _BASE32.index(stamp[0]) * 32 + _BASE32.index(stamp[1])
         now = int(self._clock() // _DAY) % _SLOTS
         while now < then:  # a stamp "from the future" is one from the previous cycle
             now += _SLOTS
