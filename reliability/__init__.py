@@ -1,0 +1,1 @@
+"""pysrsd reliability suite (issue 4): ``python -m reliability --short`` / ``--full``."""
