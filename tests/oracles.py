@@ -365,15 +365,15 @@ def _free_port() -> int:
 class _Connection:
     """One persistent tcp_table client connection; requests are pipelined by a writer thread."""
 
-    def __init__(self, port: int) -> None:
-        deadline = time.monotonic() + 10
+    def __init__(self, port: int, process: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + 30
         while True:
             try:
                 self._sock = socket.create_connection(("127.0.0.1", port), timeout=30)
                 break
             except OSError:
-                if time.monotonic() > deadline:
-                    raise
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise  # postsrsd gave up (e.g. its port was taken): the caller retries
                 time.sleep(0.02)
         self._reader = self._sock.makefile("rb")
 
@@ -448,20 +448,28 @@ class PostsrsdInstance:
             tmp = Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
             secrets_file = tmp / "secrets"
             secrets_file.write_bytes(b"".join(s + b"\n" for s in self.secrets))
-            ports = _free_port(), _free_port()
-            process = subprocess.Popen(
-                self._command(secrets_file, *ports),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env={**os.environ, "TZ": "UTC"},
-                start_new_session=True,  # the reaper's group: postsrsd and its children
-            )
-            self._stack.callback(_stop, process)
-            self._forward = _Connection(ports[0])
-            self._stack.callback(self._forward.close)
-            self._reverse = _Connection(ports[1])
-            self._stack.callback(self._reverse.close)
+            for attempt in range(5):  # a free port can be taken by another process meanwhile
+                ports = _free_port(), _free_port()
+                if ports[0] == ports[1]:
+                    continue
+                process = subprocess.Popen(
+                    self._command(secrets_file, *ports),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env={**os.environ, "TZ": "UTC"},
+                    start_new_session=True,  # the reaper's group: postsrsd and its children
+                )
+                self._stack.callback(_stop, process)
+                try:
+                    self._forward = _Connection(ports[0], process)
+                    self._stack.callback(self._forward.close)
+                    self._reverse = _Connection(ports[1], process)
+                    self._stack.callback(self._reverse.close)
+                    break
+                except OSError:
+                    if attempt == 4:
+                        raise
         except BaseException:
             self._stack.close()
             raise

@@ -17,8 +17,9 @@ Compatibility (libsrs2, postsrsd 1.x and Mail::SRS agree on these; so do we):
 Deliberate differences: a local part with an unquoted ``@`` is refused (Mail::SRS refuses it,
 libsrs2 garbles it); a quoted local part is signed without its quotes and the quotes are put
 around the whole SRS local part, so that ``"john doe"@example.com`` survives the round trip;
-an empty local part or domain, and an SRS address with an empty host or user field, are
-refused (the oracles produce ``@host`` or ``user@`` from them).
+an empty local part or domain, a domain holding ``=``, and an SRS address with an empty host
+or user field, are refused (the oracles produce ``@host``, ``user@`` or ``=user@host`` from
+them).
 
 Why a subclass: pysrs 1.0.3 calls ``base64.encodestring`` (removed in Python 3.9) and checks
 hashes and stamps with ``assert``, which ``python -O`` strips (a forged address would reverse:
@@ -250,6 +251,10 @@ class Engine:
         if parts is None:
             return Unchanged("not a valid address")
         local, host, quote = parts
+        if b"=" in host:
+            # Not a domain name, and unsafe to sign: the reverse cuts the fields at "=", and
+            # the HMAC has no field delimiter, so "u@h=" would come back as "=u@h".
+            return Unchanged("not a valid address")
         if not is_srs(local):  # plain: no pysrs, no text round trip
             srs_local = self._srs.srs0(host, local)
             return _done_bytes(b"%s%s%s@%s" % (quote, srs_local, quote, self._alias))
