@@ -9,6 +9,7 @@ import contextlib
 import os
 import random
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -71,13 +72,18 @@ async def _observe(daemon: Daemon, name: str, body: Callable[[Tally], Awaitable[
 
 
 async def _fresh_clients(ports: dict[str, int], tally: Tally, stop: asyncio.Event) -> float:
-    """A new client every 0.2 s until ``stop``; the worst latency seen."""
-    rng = random.Random(99)
-    worst = 0.0
-    while not stop.is_set():
-        worst = max(worst, await fresh_lookup(ports, tally, rng))
-        await asyncio.sleep(0.2)
-    return worst
+    """A new client every 0.2 s, in its own process, until ``stop``; the worst latency."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reliability.probe", str(ports["forward"]), str(ports["reverse"]),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await stop.wait()
+    out, _ = await proc.communicate(b"")
+    lookups, failures, wrong, worst_ms = (int(x) for x in out.split())
+    tally.lookups += lookups
+    tally.failures += failures
+    tally.wrong += wrong
+    return worst_ms / 1000
 
 
 async def _idle_connections(port: int, count: int) -> list[asyncio.StreamWriter]:
