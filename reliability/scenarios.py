@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from reliability import hostile
 from reliability.client import Load, Tally, fresh_lookup
 from reliability.daemon import SECRET, Daemon
-from reliability.oracle import quote
+from reliability.oracle import OLD_SECRETS, quote
 
 
 @dataclass(frozen=True)
@@ -252,9 +252,9 @@ async def file_faults(size: Size) -> Result:
 
 def _mutate(daemon: Daemon, step: int) -> None:
     secrets, exclude = daemon.secrets, daemon.exclude
-    thousand = b"".join(b"old-secret-%d\n" % i for i in range(999))
+    thousand = b"".join(s + b"\n" for s in OLD_SECRETS[1:])
     actions: list[Callable[[], object]] = [
-        lambda: secrets.write_bytes(SECRET + b"\nsecond\n"),  # in place
+        lambda: secrets.write_bytes(SECRET + b"\n" + OLD_SECRETS[0] + b"\n"),  # in place
         lambda: _rename_over(secrets, SECRET + b"\n" + thousand),
         lambda: secrets.write_bytes(b""),  # emptied: refused, last good kept
         lambda: secrets.unlink(missing_ok=True),  # deleted: refused
