@@ -1,5 +1,7 @@
 """A pysrsd daemon under test: started as a child process on loopback port 0, observed from
-outside (/proc for memory and descriptors, its log for ports), signalled, stopped.
+outside (/proc for memory and descriptors, its log for ports), signalled, stopped. Its
+directory (secrets, exclusion map, log) is removed after a clean exit unless RELIABILITY_KEEP
+is set.
 
 Nothing here imports pysrsd: the suite drives the real command, as Postfix would.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,13 +107,17 @@ class Daemon:
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL if it does not exit; the exit status (None if killed)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.signal(signal.SIGTERM)
-        code = self.wait(15)
+        if self.proc is None:
+            return None
+        code = self.proc.poll()
         if code is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.signal(signal.SIGTERM)
+            code = self.wait(15)
+            if code is None:
+                self.proc.kill()
+                self.proc.wait()
+        if code == 0 and not os.environ.get("RELIABILITY_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)  # the log of a soak is ~100 MB
         return code
 
     def log_text(self) -> str:

@@ -2,8 +2,8 @@
 real daemon on loopback, print one row per scenario, exit 1 if any scenario had a failure or a
 wrong answer where the contract promises an answer.
 
---short is what CI runs (about 2 minutes on 2 cores); --full adds volume and the
-1,000,000-lookup soak (about 10 minutes).
+--short is what CI runs (about 75 s on 2 cores); --full adds volume and the
+1,000,000-lookup soak (about 3 minutes).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ async def main_async(size: Size, only: list[str]) -> list[Result]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__)
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--short", action="store_true", help="CI setting (about 2 minutes)")
+    mode.add_argument("--short", action="store_true", help="CI setting (about 75 s)")
     mode.add_argument("--full", action="store_true", help="volume and the 1M-lookup soak")
     parser.add_argument("--only", nargs="*", default=[], help="scenario function names")
     args = parser.parse_args(argv)
