@@ -258,11 +258,13 @@ class Engine:
         if not is_srs(local):  # plain: no pysrs, no text round trip
             srs_local = self._srs.srs0(host, local)
             return _done_bytes(b"%s%s%s@%s" % (quote, srs_local, quote, self._alias))
-        try:
-            result = self._srs.forward(_text(address), self._domain_text)
-        except ValueError:  # pysrs's split of a malformed SRS1 local part
-            return Unchanged("malformed SRS1 address")
-        return _done(result)
+        if local[3:4] == b"1":
+            fields = local[5:].split(_SEP, 2)
+            if len(fields) != 3 or not fields[1] or not fields[2]:
+                # libsrs2 and Mail::SRS mint SRS1=HHHH=host=@... from "SRS1=x=host=@...",
+                # which no reverse accepts (empty field): refuse it here instead.
+                return Unchanged("malformed SRS1 address")
+        return _done(self._srs.forward(_text(address), self._domain_text))
 
     def reverse(self, address: bytes) -> Outcome:
         if not (is_srs(address) or address[:1] == b'"'):  # the path every delivery takes

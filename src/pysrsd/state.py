@@ -24,6 +24,7 @@ from pysrsd.settings import Settings
 
 log = structlog.get_logger("pysrsd.state")
 FileSignature = tuple[int, int, int, int, int] | None
+MANY_SECRETS = 8  # with 4-character hashes, 8 secrets already make a forgery 8x likelier
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,13 @@ class Runtime:
             signing_key=keyring.fingerprint,
             exclusions=len(exclusions),
         )
+        if len(keyring) > MANY_SECRETS:
+            log.warning(
+                "many_secrets",
+                secrets=len(keyring),
+                advice="every secret is tried when verifying, so each one adds to the odds "
+                "of a forged hash; remove secrets older than max-age days",
+            )
         if keyring.too_open:
             log.warning(
                 "secrets_file_too_open",

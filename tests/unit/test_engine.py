@@ -161,3 +161,16 @@ def test_bad_parameters_raise(kwargs: dict[str, object]) -> None:
 def test_no_secret_raises() -> None:
     with pytest.raises(ValueError):
         Engine([], b"fwd.example")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param(b"SRS1= SRS1=\xff\xff\xff\xff=@d.example", id="fuzz-seed-empty-user"),
+        pytest.param(b"SRS1=hash=host=@other.example", id="empty-user"),
+        pytest.param(b"SRS1=hash==user@other.example", id="empty-host"),
+    ],
+)
+def test_srs1_with_an_empty_field_is_not_rewritten(address: bytes) -> None:
+    """Whatever forward rewrites, reverse must accept: an SRS1 with an empty field would not."""
+    assert engine().forward(address) == Unchanged("malformed SRS1 address")
