@@ -75,3 +75,43 @@ def test_refuses_a_socket_path_in_use(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="in use"):
             with running_daemon(tmp_path, secrets, "--socketmap", f"unix:{path}"):
                 pass
+
+
+def test_socketmap_socket_activation_by_name(tmp_path: Path) -> None:
+    """systemd hands over a socket named ``socketmap``: pysrsd serves socketmap on it."""
+    require("postmap", "systemd-socket-activate")
+    import subprocess
+    import sys
+    import time
+
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    port = _free_port()
+    command = [
+        "systemd-socket-activate",
+        "-E",
+        f"PYTHONPATH={Path(__file__).resolve().parents[2] / 'src'}",
+        f"--listen=127.0.0.1:{port}",
+        "--fdname=socketmap",
+        sys.executable,
+        "-m",
+        "pysrsd",
+        "--allow-root",
+        DOMAIN,
+        str(secrets),
+    ]
+    with subprocess.Popen(command, stderr=subprocess.PIPE) as proc:
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # wait until the activator listens
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            table = f"socketmap:inet:127.0.0.1:{port}"
+            value = postmap("carol@example.com", f"{table}:srsencoder").strip()
+            assert value.startswith("SRS0=") and value.endswith("@" + DOMAIN)
+            assert postmap(value, f"{table}:reverse") == "carol@example.com\n"
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=20)
