@@ -116,7 +116,7 @@ class Daemon:
                 )
                 os.chmod(path, s.socketmap_mode)
                 if s.user or s.group:
-                    _chown_socket(path, s.user, s.group)
+                    os.chown(path, *privileges.resolve_ids(s.user, s.group))
             else:
                 host, _, port_text = rest.rpartition(":")
                 host = host[1:-1] if host.startswith("[") else host
@@ -220,15 +220,6 @@ def _clear_stale_socket(path: Path) -> None:
             path.unlink()  # nobody listens: stale
             return
     raise ConfigError(f"socketmap: {path} is in use by another process")
-
-
-def _chown_socket(path: Path, user: str | None, group: str | None) -> None:
-    import grp
-    import pwd
-
-    uid = -1 if user is None else (int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid)
-    gid = -1 if group is None else (int(group) if group.isdigit() else grp.getgrnam(group).gr_gid)
-    os.chown(path, uid, gid)
 
 
 def run(settings: Settings, runtime: Runtime) -> int:

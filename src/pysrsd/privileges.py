@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pysrsd.errors import ConfigError
 
-__all__ = ["drop_privileges", "refuse_root", "remove_pidfile", "write_pidfile"]
+__all__ = ["drop_privileges", "refuse_root", "remove_pidfile", "resolve_ids", "write_pidfile"]
 
 PIDFILE_MODE = 0o644
 
@@ -38,8 +38,7 @@ def drop_privileges(user: str | None, group: str | None) -> None:
     """Become ``user``:``group`` for good; see the module docstring."""
     if user is None and group is None:
         return
-    uid = _resolve_user(user) if user is not None else os.getuid()
-    gid = _resolve_group(group) if group is not None else _primary_group(user, uid)
+    uid, gid = resolve_ids(user, group)
     if (os.getuid(), os.geteuid(), os.getgid(), os.getegid()) == (uid, uid, gid, gid):
         return  # already there: e.g. started by setuidgid with the same --user
     if os.geteuid() != 0:
@@ -54,6 +53,14 @@ def drop_privileges(user: str | None, group: str | None) -> None:
     except OSError as exc:
         raise ConfigError(f"--user/--group: cannot switch to uid {uid} gid {gid}: {exc}") from exc
     _verify_dropped(uid, gid)
+
+
+def resolve_ids(user: str | None, group: str | None) -> tuple[int, int]:
+    """(uid, gid) that ``--user``/``--group`` name: the current ids where not given, the
+    user's primary group when only the user is given."""
+    uid = _resolve_user(user) if user is not None else os.getuid()
+    gid = _resolve_group(group) if group is not None else _primary_group(user, uid)
+    return uid, gid
 
 
 def _resolve_user(user: str) -> int:
