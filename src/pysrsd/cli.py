@@ -53,8 +53,10 @@ def _daemon_parser() -> argparse.ArgumentParser:
         description="Sender Rewriting Scheme daemon for Postfix (tcp_table, socketmap).",
         argument_default=argparse.SUPPRESS,
     )
-    parser.add_argument("positional_domain", nargs="?", metavar="DOMAIN")
-    parser.add_argument("positional_secrets", nargs="?", metavar="SECRETS")
+    parser.add_argument("positional_domain", nargs="?", metavar="DOMAIN", help="as --domain")
+    parser.add_argument(
+        "positional_secrets", nargs="?", metavar="SECRETS", help="as --secrets-file"
+    )
     add_setting_options(parser)
     add = parser.add_argument
     add("--listen", action="append", help="address to listen on (repeatable; default 127.0.0.1)")
