@@ -99,6 +99,9 @@ class Daemon:
             for sock in sockets:
                 await self._serve(name, "LISTEN_FDS", _adopted(loop, sock))
         if activated:
+            missing = {"forward", "reverse"} - activated.keys()
+            if missing and "socketmap" not in activated:
+                log.warning("activation_incomplete", missing=sorted(missing))
             return
         s = self.settings
         for host in s.listen:
