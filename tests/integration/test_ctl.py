@@ -1,0 +1,107 @@
+"""pysrsctl, run as the administrator runs it (a subprocess), against files and a daemon."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from harness import DOMAIN, SECRET, running_daemon, write_secrets
+from oracles import mail_srs_forward, require_oracles
+
+
+def ctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYSRSD_")}
+    return subprocess.run(
+        [sys.executable, "-c", "from pysrsd.ctl import main; raise SystemExit(main())", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**clean, "PYSRSD_CONFIG": "/dev/null", **(env or {})},
+    )
+
+
+def test_genkey_writes_a_private_random_secret_and_rotates(tmp_path: Path) -> None:
+    path = tmp_path / "etc" / "pysrsd" / "secrets"
+    first = ctl("genkey", str(path))
+    assert first.returncode == 0, first.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (secret,) = path.read_text().splitlines()
+    assert len(secret) >= 40
+    again = ctl("genkey", str(path))
+    assert again.returncode == 2
+    assert "--rotate" in again.stderr
+    assert path.read_text() == secret + "\n"  # not overwritten
+    rotated = ctl("genkey", "--rotate", str(path))
+    assert rotated.returncode == 0
+    new, old = path.read_text().splitlines()
+    assert old == secret and new != secret
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert secret not in rotated.stdout + rotated.stderr
+
+
+def test_offline_forward_and_reverse_with_the_daemons_settings(tmp_path: Path) -> None:
+    require_oracles()
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    env = {"PYSRSD_DOMAIN": DOMAIN, "PYSRSD_SECRETS_FILE": str(secrets)}
+    (expected,) = mail_srs_forward(SECRET.encode(), DOMAIN.encode(), [b"alice@example.com"])
+    assert expected is not None
+    forward = ctl("forward", "alice@example.com", env=env)
+    assert (forward.returncode, forward.stdout) == (0, expected.decode() + "\n")
+    reverse = ctl("reverse", expected.decode(), env=env)
+    assert (reverse.returncode, reverse.stdout) == (0, "alice@example.com\n")
+    forged = expected.decode().replace("SRS0=", "SRS0=A", 1)
+    refused = ctl("reverse", forged, env=env)
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    own = ctl("forward", f"bob@{DOMAIN}", env=env)
+    assert own.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [
+        pytest.param(["check", "--domain", "fwd.example"], "--secrets-file", id="no-secrets"),
+        pytest.param(
+            ["check", "--domain", "$myhostname", "--secrets-file", "/x"], "--domain", id="domain"
+        ),
+        pytest.param(
+            ["check", "--domain", "fwd.example", "--secrets-file", "/nonexistent"],
+            "secrets-file",
+            id="missing-file",
+        ),
+    ],
+)
+def test_check_names_the_bad_setting(args: list[str], mentions: str) -> None:
+    result = ctl(*args)
+    assert result.returncode == 2
+    assert mentions in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_reports_a_good_configuration(tmp_path: Path) -> None:
+    secrets = write_secrets(tmp_path / "secrets", SECRET, "older secret")
+    result = ctl("check", "--domain", DOMAIN, "--secrets-file", str(secrets))
+    assert result.returncode == 0, result.stderr
+    assert "secrets:     2" in result.stdout
+    assert SECRET not in result.stdout
+
+
+def test_query_asks_the_running_daemon(tmp_path: Path) -> None:
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    with running_daemon(tmp_path, secrets) as daemon:
+        port = ["--port", str(daemon.forward_port)]
+        found = ctl("query", *port, "carol@example.com")
+        assert found.returncode == 0
+        assert found.stdout.startswith("SRS0=")
+        back = ctl("query", "--reverse", "--port", str(daemon.reverse_port), found.stdout.strip())
+        assert (back.returncode, back.stdout) == (0, "carol@example.com\n")
+        missing = ctl("query", "--reverse", "--port", str(daemon.reverse_port), "x@example.com")
+        assert missing.returncode == 1
+        assert "500" in missing.stderr
+    down = ctl("query", "--port", str(daemon.forward_port), "carol@example.com")
+    assert down.returncode == 3
