@@ -24,7 +24,11 @@ them).
 Why a subclass: pysrs 1.0.3 calls ``base64.encodestring`` (removed in Python 3.9) and checks
 hashes and stamps with ``assert``, which ``python -O`` strips (a forged address would reverse:
 an open relay). ``_GuardedSRS`` replaces hash creation/verification, the day stamp and the
-whole reverse parse with Python 3 code that never relies on ``assert``.
+whole reverse parse with Python 3 code that never relies on ``assert``. Plain senders (the
+common case) and every reverse run on bytes in the subclass (``srs0``, ``parse_bytes``: the
+same algorithm as pysrs's ``Shortcut.compile`` and ``Guarded.parse``, without a text round
+trip per field); pysrs's own ``Guarded.compile`` turns SRS0/SRS1 senders minted elsewhere
+into SRS1, and tests compare both paths.
 
 Any byte survives: addresses are bytes; pysrs works on ``str``, so bytes are mapped 1:1 to
 code points (latin-1) on the way in and back on the way out.
