@@ -7,8 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from pysrsd.engine import Engine, Rewritten, Unchanged
+from pysrsd.engine import Engine, Rewritten, Unchanged, is_srs
 
 DAY = 86400
 NOW = 1_760_000_000.0
@@ -174,3 +176,18 @@ def test_no_secret_raises() -> None:
 def test_srs1_with_an_empty_field_is_not_rewritten(address: bytes) -> None:
     """Whatever forward rewrites, reverse must accept: an SRS1 with an empty field would not."""
     assert engine().forward(address) == Unchanged("malformed SRS1 address")
+
+
+@given(
+    local=st.binary(min_size=1, max_size=60).filter(
+        lambda b: b"@" not in b and b'"' not in b and not is_srs(b)
+    ),
+    host=st.binary(min_size=1, max_size=60).filter(lambda b: b"@" not in b and b"=" not in b),
+)
+def test_bytes_fast_path_equals_pysrs_path(local: bytes, host: bytes) -> None:
+    """Plain senders are signed on bytes; pysrs's own Base.forward → Shortcut.compile (with
+    our Python 3 hash) must give the same bytes."""
+    e = engine()
+    address = local + b"@" + host
+    through_pysrs = e._srs.forward(address.decode("latin-1"), "fwd.example")
+    assert e.forward(address) == Rewritten(through_pysrs.encode("latin-1"))
