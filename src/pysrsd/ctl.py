@@ -2,7 +2,8 @@
 
   pysrsctl forward ADDRESS        rewrite offline, with the daemon's configuration and policy
   pysrsctl reverse ADDRESS        reverse offline (hash and day stamp checked)
-  pysrsctl genkey [--rotate] FILE new random secret (file mode 0600); --rotate puts it on top
+  pysrsctl genkey [--rotate] [--owner USER] FILE
+                                  new random secret (file mode 0600); --rotate puts it on top
                                   and keeps the old ones, which still verify
   pysrsctl check                  validate the configuration and the files it names
   pysrsctl query [--reverse] ADDRESS   ask a running daemon over tcp_table
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pysrsd import cli, logs, tables
+from pysrsd import cli, logs, privileges, tables
 from pysrsd.errors import ConfigError
 from pysrsd.lookup import Status, Table
 from pysrsd.settings import Settings
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         cli.add_setting_options(sub)
     sub = commands.add_parser("genkey", help="write a new random secret")
     sub.add_argument("--rotate", action="store_true", help="prepend; keep the old secrets")
+    sub.add_argument("--owner", help="USER[:GROUP] to own the file (the daemon's account)")
     sub.add_argument("file", type=Path)
     cli.add_setting_options(commands.add_parser("check", help="validate the configuration"))
     sub = commands.add_parser("query", help="ask a running daemon (tcp_table)")
@@ -55,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: dict[str, Any]) -> Settings:
-    skip = {"command", "address", "file", "rotate", "reverse", "host", "port", "timeout"}
+    skip = {"command", "address", "file", "rotate", "owner", "reverse", "host", "port", "timeout"}
     return cli.settings_from_args({k: v for k, v in args.items() if k not in skip})
 
 
@@ -71,25 +73,38 @@ def offline(args: dict[str, Any]) -> int:
     return EXIT_NOT_FOUND
 
 
-def genkey(path: Path, rotate: bool) -> int:
-    old = b""
+def genkey(path: Path, rotate: bool, owner: str | None = None) -> int:
+    """Write a new secret atomically. A rotated file keeps its owner and its mode (minus any
+    group/other bits), so a daemon running as that owner can still read it; ``owner``
+    (``USER[:GROUP]``, as root) hands a file to the daemon's account."""
+    old, uid, gid, mode = b"", -1, -1, 0o600
     if path.exists():
         if not rotate:
             raise ConfigError(f"genkey: {path} exists; use --rotate to add a new signing secret")
         old = path.read_bytes()
+        info = path.stat()
+        uid, gid, mode = info.st_uid, info.st_gid, (info.st_mode & 0o700) or 0o600
     elif rotate:
         raise ConfigError(f"genkey --rotate: {path} does not exist")
+    if owner is not None:
+        user, _, group = owner.partition(":")
+        uid, gid = privileges.resolve_ids(user, group or None)
     path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     new = secrets.token_urlsafe(SECRET_BYTES).encode()
     data = new + b"\n" + (old if old.endswith(b"\n") or not old else old + b"\n")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, mode)
+        if (uid, gid) != (-1, -1):
+            os.fchown(fd, uid, gid)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)  # the daemon sees the whole new file or the old one
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"genkey: cannot write {path}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -147,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args["command"] in ("forward", "reverse"):
             return offline(args)
         if args["command"] == "genkey":
-            return genkey(args["file"], args["rotate"])
+            return genkey(args["file"], args["rotate"], args["owner"])
         if args["command"] == "check":
             return check(args)
         return query(args)

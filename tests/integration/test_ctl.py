@@ -105,3 +105,24 @@ def test_query_asks_the_running_daemon(tmp_path: Path) -> None:
         assert "500" in missing.stderr
     down = ctl("query", "--port", str(daemon.forward_port), "carol@example.com")
     assert down.returncode == 3
+
+
+def test_genkey_owner_and_rotation_keep_the_daemon_able_to_read(tmp_path: Path) -> None:
+    """The daemon reloads the file as its own account: rotation must not hand it to root."""
+    if os.geteuid() != 0:
+        pytest.skip("changing owners needs root")  # CI runs as root
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    path = tmp_path / "secrets"
+    assert ctl("genkey", "--owner", "nobody", str(path)).returncode == 0
+    assert (path.stat().st_uid, path.stat().st_gid) == (nobody.pw_uid, nobody.pw_gid)
+    path.chmod(0o400)
+    assert ctl("genkey", "--rotate", str(path)).returncode == 0
+    info = path.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (
+        nobody.pw_uid,
+        nobody.pw_gid,
+        0o400,
+    )
+    assert len(path.read_text().splitlines()) == 2
