@@ -35,6 +35,18 @@ def require(*tools: str) -> None:
     pytest.skip(message)
 
 
+def free_ports(count: int = 1) -> list[int]:
+    """``count`` distinct loopback ports free right now (held open together while chosen)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def write_secrets(path: Path, *secrets: str) -> Path:
     path.write_text("".join(s + "\n" for s in secrets))
     path.chmod(0o600)

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 
 import pytest
+from harness import free_ports
 
 SRS_BIN = "/usr/bin/srs"
 POSTSRSD_BIN = "/usr/sbin/postsrsd"
@@ -356,12 +357,6 @@ def _decode_value(value: bytes) -> bytes:
     return bytes(out)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class _Connection:
     """One persistent tcp_table client connection; requests are pipelined by a writer thread."""
 
@@ -449,9 +444,7 @@ class PostsrsdInstance:
             secrets_file = tmp / "secrets"
             secrets_file.write_bytes(b"".join(s + b"\n" for s in self.secrets))
             for attempt in range(5):  # a free port can be taken by another process meanwhile
-                ports = _free_port(), _free_port()
-                if ports[0] == ports[1]:
-                    continue
+                ports = free_ports(2)
                 process = subprocess.Popen(
                     self._command(secrets_file, *ports),
                     stdin=subprocess.DEVNULL,

@@ -43,7 +43,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from harness import SECRET, Daemon, require, running_daemon, write_secrets
+from harness import SECRET, Daemon, free_ports, require, running_daemon, write_secrets
 
 POSTFIX = "/usr/sbin/postfix"
 WAIT = 30.0  # longest wait for a delivery, seconds
@@ -84,12 +84,6 @@ def require_instance() -> None:
         if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
             pytest.fail(message + " (PYSRSD_REQUIRE_SYSTEM=1)")
         pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -141,7 +135,7 @@ class Sink:
     """aiosmtpd on a free loopback port, SMTPUTF8 on, recording every delivery."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = free_ports()[0]
         self._recorder = _Recorder()
         self._controller = Controller(
             self._recorder,
@@ -203,7 +197,7 @@ class PostfixInstance:
         self.queue_dir = base / "spool"
         self.data_dir = base / "data"
         self.maillog = base / "maillog"
-        self.smtpd_port = free_port()
+        self.smtpd_port = free_ports()[0]
         self.relay_port = relay_port
         self.settings = dict(settings)
         self._master_pid: int | None = None

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "contrib" / "systemd"
@@ -149,18 +150,6 @@ def test_sysusers_creates_the_service_account(tmp_path: Path) -> None:
 
 
 # --- socket activation --------------------------------------------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free right now (the kernel's choice); systemd-socket-activate binds them next."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def child_env() -> list[str]:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, SECRET, Client, running_daemon, write_secrets
+from harness import DOMAIN, SECRET, Client, free_ports, running_daemon, write_secrets
 
 from pysrsd.engine import Engine, Rewritten
 
@@ -223,11 +223,7 @@ def test_ipv6_listen(tmp_path: Path, secrets: Path) -> None:
 
 
 def test_pfix_srsd_command_line(tmp_path: Path, secrets: Path) -> None:
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
+    ports = free_ports(2)
     command = [sys.executable, "-m", "pysrsd", "-f", "-e", str(ports[0]), "-d", str(ports[1])]
     command += ["-s", "+", "-I", *(["-u"] if os.geteuid() == 0 else []), DOMAIN, str(secrets)]
     proc = subprocess.Popen(command, stderr=subprocess.PIPE)

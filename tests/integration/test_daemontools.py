@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from harness import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "contrib" / "daemontools" / "pysrsd"
@@ -66,17 +67,6 @@ def eventually(
 
 def sighup_reload_logged(log: str) -> bool:
     return any("reloaded" in line and "SIGHUP" in line for line in log.splitlines())
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def lookup(port: int, key: str) -> str | None:

@@ -9,21 +9,15 @@ import stat
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, SECRET, postmap, require, running_daemon, write_secrets
+from harness import DOMAIN, SECRET, free_ports, postmap, require, running_daemon, write_secrets
 from oracles import mail_srs_forward, require_oracles
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
 def endpoints(tmp_path: Path):  # type: ignore[no-untyped-def]
     require("postmap")
     secrets = write_secrets(tmp_path / "secrets", SECRET)
-    port = _free_port()
+    port = free_ports()[0]
     path = tmp_path / "run" / "pysrsd.sock"
     path.parent.mkdir()
     extra = ["--socketmap", f"inet:127.0.0.1:{port}", "--socketmap", f"unix:{path}"]
@@ -85,7 +79,7 @@ def test_socketmap_socket_activation_by_name(tmp_path: Path) -> None:
     import time
 
     secrets = write_secrets(tmp_path / "secrets", SECRET)
-    port = _free_port()
+    port = free_ports()[0]
     command = [
         "systemd-socket-activate",
         "-E",

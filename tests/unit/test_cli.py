@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import free_ports
 
 import pysrsd.settings
 from pysrsd.cli import EXIT_CONFIG, _daemon_parser, settings_from_args
@@ -203,12 +204,6 @@ def test_unusable_config_file_is_a_config_error(tmp_path: Path, content: str | N
 # --- the real command: exit status, one stderr line, nothing listening ------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -225,7 +220,7 @@ def run(tmp_path: Path) -> Runner:
     env["PYSRSD_CONFIG"] = str(config)  # /etc/pysrsd/pysrsd.toml must not matter
 
     def run(*argv: str) -> tuple[int, list[str], list[int]]:
-        ports = [free_port(), free_port()]
+        ports = free_ports(2)
         done = subprocess.run(
             [sys.executable, "-m", "pysrsd", "-e", str(ports[0]), "-d", str(ports[1]), *argv],
             env=env,
