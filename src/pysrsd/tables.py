@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import structlog
 
+from pysrsd import logs
 from pysrsd.engine import Rewritten, is_srs
 from pysrsd.logs import printable
 from pysrsd.lookup import Answer, Status, Table
@@ -77,7 +78,7 @@ def lookup(state: State, table: Table, key: bytes) -> Answer:
             address=printable(key),
             result=printable(answer.text),
         )
-    else:
+    elif logs.debug_enabled:  # the not-SRS path every delivery takes: no work when off
         log.debug(
             "not_found", table=table.value, address=printable(key), reason=answer.text.decode()
         )
