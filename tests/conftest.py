@@ -3,8 +3,13 @@ so tests import helper modules such as ``oracles`` directly."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from oracles import require_oracles
+
+import pysrsd.settings
 
 
 @pytest.fixture(scope="session")
@@ -12,3 +17,12 @@ def oracle_programs() -> None:
     """Debian's ``srs``, ``postsrsd`` and ``faketime`` are installed: skip if not, or fail when
     PYSRSD_REQUIRE_SYSTEM=1 (CI)."""
     require_oracles()
+
+
+@pytest.fixture
+def hermetic_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No PYSRSD_* from the caller's environment, no /etc/pysrsd/pysrsd.toml."""
+    for name in list(os.environ):
+        if name.upper().startswith("PYSRSD_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(pysrsd.settings, "DEFAULT_CONFIG", tmp_path / "absent" / "pysrsd.toml")

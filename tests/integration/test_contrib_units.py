@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import free_ports
+from harness import free_ports, write_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "contrib" / "systemd"
@@ -262,9 +262,7 @@ def ask(conn: socket.socket, key: str) -> str:
 def test_daemon_serves_activated_sockets_and_notifies(short_dir: Path) -> None:
     activate = tool("systemd-socket-activate")
     daemon_available()
-    secrets = short_dir / "secrets"
-    secrets.write_text("a-test-secret-not-for-production\n")
-    secrets.chmod(0o600)
+    secrets = write_secrets(short_dir / "secrets", "a-test-secret-not-for-production")
     notify_path = short_dir / "notify"
     forward, reverse = free_ports(2)
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify_sock:
@@ -376,9 +374,7 @@ def test_example_main_cf_variants_use_known_map_types() -> None:
 def test_ready_means_accepting_and_journal_gets_priorities(short_dir: Path, journal: bool) -> None:
     """READY=1 arrives only when a first, single connection attempt already succeeds."""
     daemon_available()
-    secrets = short_dir / "secrets"
-    secrets.write_text("a-test-secret-not-for-production\n")
-    secrets.chmod(0o600)
+    secrets = write_secrets(short_dir / "secrets", "a-test-secret-not-for-production")
     notify_path = short_dir / "notify"
     forward, reverse = free_ports(2)
     read_end, write_end = os.pipe()

@@ -13,19 +13,11 @@ from typing import Any
 import pytest
 from harness import free_ports
 
-import pysrsd.settings
 from pysrsd.cli import EXIT_CONFIG, _daemon_parser, settings_from_args
 from pysrsd.errors import ConfigError
 from pysrsd.settings import Settings
 
-
-@pytest.fixture(autouse=True)
-def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No PYSRSD_* from the caller's environment, no /etc/pysrsd/pysrsd.toml."""
-    for name in list(os.environ):
-        if name.upper().startswith("PYSRSD_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(pysrsd.settings, "DEFAULT_CONFIG", tmp_path / "absent" / "pysrsd.toml")
+pytestmark = pytest.mark.usefixtures("hermetic_settings")
 
 
 def parse(*argv: str) -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,7 @@ from pysrsd.settings import Settings
 REQUIRED: dict[str, Any] = {"domain": "fwd.example", "secrets_file": "/etc/pysrsd/secrets"}
 
 
-@pytest.fixture(autouse=True)
-def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No PYSRSD_* from the caller's environment, no /etc/pysrsd/pysrsd.toml."""
-    for name in list(os.environ):
-        if name.upper().startswith("PYSRSD_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(pysrsd.settings, "DEFAULT_CONFIG", tmp_path / "absent" / "pysrsd.toml")
+pytestmark = pytest.mark.usefixtures("hermetic_settings")
 
 
 def make(**values: Any) -> Settings:
