@@ -43,6 +43,34 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
     add("--max-age", type=int, help="days an SRS address stays valid (default 21)")
     add("--always-rewrite", action=argparse.BooleanOptionalAction, help="rewrite own domain")
     add("--reverse-any-domain", action=argparse.BooleanOptionalAction)
+    add(
+        "--hash-input",
+        choices=["separated", "concatenated"],
+        help="HMAC input: 'separated' (default) binds the field boundaries; 'concatenated' is "
+        "classic SRS (libsrs2, postsrsd, Mail::SRS): byte-compatible but forgeable",
+    )
+    add(
+        "--accept-concatenated-before",
+        metavar="YYYY-MM-DD",
+        help="also accept classic (concatenated) hashes on addresses stamped before this day",
+    )
+    add(
+        "--hash-alphabet",
+        choices=["base64url", "base64"],
+        help="alphabet of new hashes (default base64url); both always verify",
+    )
+    add(
+        "--original-envelope",
+        choices=["embedded", "database", "auto"],
+        help="where the original sender lives: in the address (default), in the envelope "
+        "database, or in the database only when the address would be too long",
+    )
+    add(
+        "--envelope-database",
+        metavar="URL",
+        help="sqlite:PATH or redis://HOST:PORT[/DB] "
+        "(default sqlite:/var/lib/pysrsd/envelopes.sqlite)",
+    )
     add("--log-level", choices=["debug", "info", "warning", "error"])
     add("--log-format", choices=["kv", "json"])
 
@@ -71,6 +99,7 @@ def _daemon_parser() -> argparse.ArgumentParser:
     add("--group", "-G", help="drop privileges to this group after binding")
     add("--allow-root", "-u", action="store_true", help="keep running as root (not advised)")
     add("--pidfile", "-p", help="write the process id to this file")
+    add("--metrics", metavar="inet:HOST:PORT", help="serve Prometheus metrics at /metrics")
     add("-I", dest="reverse_any_domain", action="store_false", help="pfix-srsd: the default")
     add("-f", dest="foreground", action="store_true", help="accepted: always in foreground")
     add("-v", dest="verbose", action="count", help="more logging (-v: debug)")

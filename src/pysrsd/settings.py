@@ -9,6 +9,7 @@ white space (``PYSRSD_LISTEN="127.0.0.1,::1"``).
 
 from __future__ import annotations
 
+import datetime
 import re
 import tomllib
 from pathlib import Path
@@ -87,6 +88,12 @@ class Settings(BaseSettings):
     pidfile: Path | None = None
     socketmap: StrList = []
     socketmap_mode: int = Field(0o666, ge=0, le=0o777)
+    hash_input: Literal["separated", "concatenated"] = "separated"
+    accept_concatenated_before: datetime.date | None = None
+    hash_alphabet: Literal["base64url", "base64"] = "base64url"
+    original_envelope: Literal["embedded", "database", "auto"] = "embedded"
+    envelope_database: str = "sqlite:/var/lib/pysrsd/envelopes.sqlite"
+    metrics: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["kv", "json"] = "kv"
     config: Path | None = None
@@ -95,6 +102,31 @@ class Settings(BaseSettings):
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("envelope_database")
+    @classmethod
+    def _envelope_database(cls, value: str) -> str:
+        if value.startswith("sqlite:") and len(value) > len("sqlite:"):
+            return value
+        if value.startswith("redis://") and len(value) > len("redis://"):
+            return value
+        raise ValueError(f"{value!r}: expected sqlite:PATH or redis://HOST:PORT[/DB]")
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        kind, _, rest = value.partition(":")
+        host, _, port = rest.rpartition(":")
+        if kind != "inet" or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"{value!r}: expected inet:HOST:PORT")
+        return value
+
+    @field_validator("hash_input", "hash_alphabet", "original_envelope", mode="before")
+    @classmethod
+    def _lower_choice(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
