@@ -126,3 +126,19 @@ def test_genkey_owner_and_rotation_keep_the_daemon_able_to_read(tmp_path: Path) 
         0o400,
     )
     assert len(path.read_text().splitlines()) == 2
+
+
+def test_version_and_every_option_of_pysrsctl_has_help_text() -> None:
+    """The daemon's setting options are shared (their help is checked with the daemon's)."""
+    from pysrsd import __version__
+    from pysrsd.ctl import build_parser, options
+
+    version = ctl("--version")
+    assert (version.returncode, version.stdout) == (0, f"pysrsctl {__version__}\n")
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if a.dest == "command"]
+    for name, sub in commands.choices.items():  # type: ignore[attr-defined]
+        for action in sub._actions:
+            if action.dest in options._setting_names():
+                continue
+            assert action.help, f"pysrsctl {name} {action.option_strings or action.dest}"

@@ -1,0 +1,25 @@
+"""``pysrsctl check``: validate the configuration and the files it names, as the daemon
+would at start; print a summary that never shows a secret (only a fingerprint)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pysrsd import logs
+from pysrsd.ctl import options
+from pysrsd.state import Runtime
+
+
+def run(args: argparse.Namespace) -> int:
+    logs.configure("error")
+    settings = options.settings(args)
+    state = Runtime(settings).state
+    print(f"domain:      {settings.domain}")
+    print(f"secrets:     {len(state.keyring)} in {settings.secrets_file}")
+    print(f"signing key: fingerprint {state.keyring.fingerprint}")
+    print(f"exclusions:  {len(state.exclusions)} entries")
+    print(f"tcp_table:   forward {settings.forward_port}, reverse {settings.reverse_port}")
+    if state.keyring.too_open:
+        print(f"warning: {settings.secrets_file} is readable by group or others", file=sys.stderr)
+    return 0

@@ -1,0 +1,29 @@
+"""``pysrsctl forward|reverse ADDRESS``: one lookup offline, with the daemon's policy.
+
+Prints the rewritten address (exit 0) or says why it is not rewritten (stderr, exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pysrsd import logs, tables
+from pysrsd.ctl import options
+from pysrsd.lookup import Status, Table
+from pysrsd.state import Runtime
+
+EXIT_NOT_FOUND = 1
+
+
+def run(args: argparse.Namespace) -> int:
+    logs.configure("warning")
+    state = Runtime(options.settings(args)).state
+    table = Table.FORWARD if args.command == "forward" else Table.REVERSE
+    answer = tables.lookup(state, table, os.fsencode(args.address))
+    if answer.status is Status.FOUND:
+        sys.stdout.buffer.write(answer.text + b"\n")
+        return 0
+    print(f"not rewritten: {answer.text.decode()}", file=sys.stderr)
+    return EXIT_NOT_FOUND
