@@ -25,11 +25,11 @@ def ctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-def test_genkey_writes_a_private_random_secret_and_rotates(tmp_path: Path) -> None:
+def test_genkey_writes_a_random_secret_and_rotates(tmp_path: Path) -> None:
     path = tmp_path / "etc" / "pysrsd" / "secrets"
-    first = ctl("genkey", str(path))
+    first = ctl("genkey", "--owner", _me(), str(path))
     assert first.returncode == 0, first.stderr
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
     (secret,) = path.read_text().splitlines()
     assert len(secret) >= 40
     again = ctl("genkey", str(path))
@@ -40,8 +40,14 @@ def test_genkey_writes_a_private_random_secret_and_rotates(tmp_path: Path) -> No
     assert rotated.returncode == 0
     new, old = path.read_text().splitlines()
     assert old == secret and new != secret
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert secret not in rotated.stdout + rotated.stderr
+
+
+def _me() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def test_offline_forward_and_reverse_with_the_daemons_settings(tmp_path: Path) -> None:
@@ -107,25 +113,50 @@ def test_query_asks_the_running_daemon(tmp_path: Path) -> None:
     assert down.returncode == 3
 
 
-def test_genkey_owner_and_rotation_keep_the_daemon_able_to_read(tmp_path: Path) -> None:
-    """The daemon reloads the file as its own account: rotation must not hand it to root."""
+def test_genkey_as_root_gives_the_daemon_read_but_not_write(tmp_path: Path) -> None:
+    """Owner root, the daemon's group, 0640; rotation keeps all three (the daemon reloads
+    the file as its own account and must still read it, and never write it)."""
     if os.geteuid() != 0:
         pytest.skip("changing owners needs root")  # CI runs as root
+    import grp
     import pwd
 
     nobody = pwd.getpwnam("nobody")
     path = tmp_path / "secrets"
     assert ctl("genkey", "--owner", "nobody", str(path)).returncode == 0
-    assert (path.stat().st_uid, path.stat().st_gid) == (nobody.pw_uid, nobody.pw_gid)
-    path.chmod(0o400)
+    info = path.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, nobody.pw_gid, 0o640)
+    staff = grp.getgrnam("staff").gr_gid
+    os.chown(path, 0, staff)
+    path.chmod(0o600)
     assert ctl("genkey", "--rotate", str(path)).returncode == 0
     info = path.stat()
-    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (
-        nobody.pw_uid,
-        nobody.pw_gid,
-        0o400,
-    )
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, staff, 0o600)
     assert len(path.read_text().splitlines()) == 2
+
+
+def test_genkey_as_root_without_the_account_says_what_to_do(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    import pwd
+
+    try:
+        pwd.getpwnam("pysrsd")
+        pytest.skip("the pysrsd account exists here")
+    except KeyError:
+        pass
+    result = ctl("genkey", str(tmp_path / "secrets"))
+    assert result.returncode == 2
+    assert "pysrsctl setup" in result.stderr
+    assert not (tmp_path / "secrets").exists()
+
+
+def test_genkey_as_a_user_writes_a_private_file(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root files go to the daemon's group")
+    path = tmp_path / "secrets"
+    assert ctl("genkey", str(path)).returncode == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_version_and_every_option_of_pysrsctl_has_help_text() -> None:

@@ -24,7 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=offline.run)
     sub = commands.add_parser("genkey", help="write a new random secret")
     sub.add_argument("--rotate", action="store_true", help="prepend; keep the old secrets")
-    sub.add_argument("--owner", help="USER[:GROUP] to own the file (the daemon's account)")
+    sub.add_argument(
+        "--owner",
+        metavar="USER[:GROUP]",
+        help="the daemon's account: the file gets its group (GROUP, else USER's primary group) "
+        "and mode 0640, so the daemon reads it and cannot write it (default as root: pysrsd)",
+    )
     sub.add_argument("file", type=Path, help="the secrets file to create or rotate")
     sub.set_defaults(run=genkey.run)
     sub = commands.add_parser("check", help="validate the configuration")
