@@ -4,6 +4,9 @@ so tests import helper modules such as ``oracles`` directly."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +29,15 @@ def hermetic_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.upper().startswith("PYSRSD_"):
             monkeypatch.delenv(name)
     monkeypatch.setattr(pysrsd.settings, "DEFAULT_CONFIG", tmp_path / "absent" / "pysrsd.toml")
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A scratch directory every account can traverse (pytest's tmp_path is under a 0700
+    directory), for tests where the daemon or a check runs as another account."""
+    path = Path(tempfile.mkdtemp(prefix="pysrsd-test-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

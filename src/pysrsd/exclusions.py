@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pysrsd.errors import ConfigError
+from pysrsd.files import read_trusted
 
 MAX_EXCLUDE_FILE = 64 << 20
 
@@ -84,11 +84,5 @@ def parse_exclusions(data: bytes) -> Exclusions:
 def load_exclusions(path: Path | None) -> Exclusions:
     if path is None:
         return Exclusions()
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_EXCLUDE_FILE + 1)
-    except OSError as exc:
-        raise ConfigError(f"exclude-file: cannot read {path}: {exc.strerror}") from None
-    if len(data) > MAX_EXCLUDE_FILE:
-        raise ConfigError(f"exclude-file: {path} is larger than {MAX_EXCLUDE_FILE} bytes")
+    data, _ = read_trusted(path, MAX_EXCLUDE_FILE, "exclude-file")
     return parse_exclusions(data)

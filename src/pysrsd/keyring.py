@@ -11,12 +11,12 @@ short SHA-256 prefix of the signing secret) is what logs may show.
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pysrsd.errors import ConfigError
+from pysrsd.files import read_trusted
 
 MAX_SECRETS_FILE = 1 << 20  # a secrets file is a few lines; refuse to slurp a huge file
 
@@ -41,15 +41,9 @@ def fingerprint(secret: bytes) -> str:
 
 
 def load_keyring(path: Path) -> Keyring:
-    """Read ``path``; raise ConfigError (naming the setting) if it is unusable."""
-    try:
-        with path.open("rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            data = handle.read(MAX_SECRETS_FILE + 1)
-    except OSError as exc:
-        raise ConfigError(f"secrets-file: cannot read {path}: {exc.strerror}") from None
-    if len(data) > MAX_SECRETS_FILE:
-        raise ConfigError(f"secrets-file: {path} is larger than {MAX_SECRETS_FILE} bytes")
+    """Read ``path``; raise ConfigError (naming the setting) if it is unusable: missing,
+    unreadable, not a regular file (a FIFO would hang a blocking open), too large, empty."""
+    data, info = read_trusted(path, MAX_SECRETS_FILE, "secrets-file")
     secrets = parse_secrets(data)
     if not secrets:
         raise ConfigError(f"secrets-file: {path} contains no secret")
@@ -58,5 +52,5 @@ def load_keyring(path: Path) -> Keyring:
     return Keyring(
         secrets=secrets,
         fingerprint=fingerprint(secrets[0]),
-        too_open=bool(mode & (stat.S_IRWXG | stat.S_IRWXO)),
+        too_open=bool(info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)),
     )

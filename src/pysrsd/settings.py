@@ -25,8 +25,10 @@ from pydantic_settings import (
 )
 
 from pysrsd.errors import ConfigError
+from pysrsd.files import read_config
 
 DEFAULT_CONFIG = Path("/etc/pysrsd/pysrsd.toml")
+MAX_CONFIG_FILE = 1 << 20
 # A domain name: labels of letters, digits, '-' and '_' (or UTF-8), no empty label.
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_\-\u0080-\U0010ffff]{1,63}$")
 Port = Annotated[int, Field(ge=0, le=65535)]
@@ -46,11 +48,11 @@ class _TomlSource(PydanticBaseSettingsSource):
         super().__init__(settings_cls)
         self._values: dict[str, Any] = {}
         if path is not None:
+            data = read_config(path, MAX_CONFIG_FILE, "config")  # StrictModes, no FIFO
             try:
-                with path.open("rb") as handle:
-                    raw = tomllib.load(handle)
-            except OSError as exc:
-                raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+                raw = tomllib.loads(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ConfigError(f"config: {path} is not UTF-8") from None
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
             self._values = {key.replace("-", "_"): value for key, value in raw.items()}

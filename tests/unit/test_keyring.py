@@ -66,7 +66,7 @@ def test_rotation_changes_the_fingerprint_but_not_for_appended_old_secrets(
     ("make", "words"),
     [
         pytest.param(lambda p: p / "absent", "cannot read", id="missing"),
-        pytest.param(lambda p: p, "cannot read", id="directory-unreadable"),
+        pytest.param(lambda p: p, "is a directory, not a regular file", id="directory"),
         pytest.param(lambda p: write(p, b""), "no secret", id="empty"),
         pytest.param(lambda p: write(p, b"\n\r\n  \n\t\n"), "no secret", id="only-blank"),
         pytest.param(lambda p: write(p, b"ab\0cd\n"), "NUL", id="nul-byte"),
