@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     group: str | None = None
     allow_root: bool = False
     pidfile: Path | None = None
-    socketmap: StrList = []
+    socketmap: StrList = Field(default=[], validate_default=True)  # checked against listen
     socketmap_mode: int = Field(0o666, ge=0, le=0o777)
     hash_input: Literal["separated", "concatenated"] = "separated"
     accept_concatenated_before: datetime.date | None = None
@@ -149,15 +149,22 @@ class Settings(BaseSettings):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("needs at least one address")
+        # An empty host would bind every interface: say "0.0.0.0" or "::" for that.
+        if not value or "" in value:
+            raise ValueError("empty address (every interface is 0.0.0.0 or ::; none is 'none')")
+        if "none" in (host.lower() for host in value):
+            if len(value) > 1:
+                raise ValueError("'none' cannot be combined with addresses")
+            return []  # socketmap only: checked with the socketmap setting below
         return [
             host[1:-1] if host.startswith("[") and host.endswith("]") else host for host in value
         ]
 
     @field_validator("socketmap")
     @classmethod
-    def _socketmap(cls, value: list[str]) -> list[str]:
+    def _socketmap(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if not value and info.data.get("listen") == []:
+            raise ValueError("needed when --listen is 'none' (nothing would be served)")
         for endpoint in value:
             kind, _, rest = endpoint.partition(":")
             if kind == "unix" and rest:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -80,3 +81,23 @@ def test_config_file_writable_by_others_is_refused(tmp_path: Path, mode: int, wh
     config.chmod(mode)
     line = one_line(start("--config", str(config)))
     assert line.startswith("pysrsd: config: refusing ") and f"{what} {config}" in line
+
+
+def test_socketmap_only_mode_opens_no_tcp_table_port(tmp_path: Path) -> None:
+    from pysrsd import socketmap
+
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    path = tmp_path / "socketmap.sock"
+    args = ("--listen", "none", "--socketmap", f"unix:{path}")
+    with running_daemon(tmp_path, secrets, *args) as daemon:
+        assert daemon.ports == {}  # no forward/reverse listener was logged
+        assert "table='forward'" not in daemon.log_text()
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(path))
+            sock.sendall(socketmap.encode_request(b"forward", b"alice@example.com"))
+            assert sock.recv(4096).split(b":", 1)[1].startswith(b"OK SRS0=")
+
+
+def test_empty_listen_address_is_refused() -> None:
+    line = one_line(start("--listen", "", DOMAIN, "/nonexistent"))
+    assert line.startswith("pysrsd: --listen") and "empty address" in line

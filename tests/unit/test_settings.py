@@ -263,3 +263,27 @@ def test_required(missing: str) -> None:
         make(**given)
     assert caught.value.errors()[0]["loc"] == (missing,)
     assert caught.value.errors()[0]["type"] == "missing"
+
+
+@pytest.mark.parametrize(
+    ("given", "env", "error"),
+    [
+        pytest.param({"listen": [""]}, None, "empty address", id="flag-empty"),
+        pytest.param({}, "", "empty address", id="env-empty"),
+        pytest.param({"listen": ["127.0.0.1", ""]}, None, "empty address", id="one-empty"),
+        pytest.param({"listen": ["none"]}, None, "needed when --listen is 'none'", id="none-alone"),
+        pytest.param({"listen": ["none", "::1"]}, None, "cannot be combined", id="none-and-more"),
+    ],
+)
+def test_listen_never_means_every_interface_by_accident(
+    monkeypatch: pytest.MonkeyPatch, given: dict[str, Any], env: str | None, error: str
+) -> None:
+    if env is not None:
+        monkeypatch.setenv("PYSRSD_LISTEN", env)
+    with pytest.raises(ValidationError, match=error):
+        make(**REQUIRED, **given)
+
+
+def test_listen_none_with_socketmap_serves_socketmap_only() -> None:
+    s = make(**REQUIRED, listen=["none"], socketmap=["unix:/run/pysrsd/socketmap"])
+    assert s.listen == []
