@@ -17,7 +17,8 @@ def _setting_names() -> frozenset[str]:
     return frozenset(action.dest for action in probe._actions)
 
 
-def settings(args: argparse.Namespace) -> Settings:
-    """The daemon's Settings, with only the setting options of ``args`` as flags."""
-    names = _setting_names()
+def settings(args: argparse.Namespace, *extra: str) -> Settings:
+    """The daemon's Settings, with the setting options of ``args`` (and ``extra`` ones,
+    such as the listeners) as flags."""
+    names = _setting_names() | set(extra)
     return cli.settings_from_args({k: v for k, v in vars(args).items() if k in names})

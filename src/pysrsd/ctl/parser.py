@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from pysrsd import __version__, cli
-from pysrsd.ctl import check, genkey, offline, query
+from pysrsd.ctl import check, genkey, health, offline, query
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,4 +44,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("address", help="the address to look up")
     sub.set_defaults(run=query.run)
+    _add_health(commands.add_parser("health", help="probe the running daemon (0/1/2/3)"))
     return parser
+
+
+def _add_health(sub: argparse.ArgumentParser) -> None:
+    cli.add_setting_options(sub)
+    add = sub.add_argument
+    add("--listen", action="append", help="tcp_table address the daemon listens on (as pysrsd)")
+    add("--forward-port", "-e", type=int, help="forward table port (as pysrsd; default 10001)")
+    add("--reverse-port", "-d", type=int, help="reverse table port (as pysrsd; default 10002)")
+    add(
+        "--socketmap",
+        action="append",
+        help="socketmap endpoint (as pysrsd), inet:HOST:PORT or unix:PATH",
+    )
+    add(
+        "--warning",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="an endpoint slower than this is a WARNING (default 1)",
+    )
+    add(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="wait this long for each answer; no answer is a failure (default 5)",
+    )
+    add(
+        "--probe",
+        default=health.PROBE,
+        metavar="ADDRESS",
+        help=f"the address forwarded then reversed (default {health.PROBE})",
+    )
+    sub.set_defaults(run=health.run)
