@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from pydantic import ValidationError
+import structlog
 
 from pysrsd import __version__, logs, privileges, systemd
+from pysrsd.config_errors import variable
 from pysrsd.errors import ConfigError
-from pysrsd.settings import Settings
+from pysrsd.settings import DEFAULT_CONFIG, Settings, load, unknown_variables
 
 EXIT_CONFIG = 2
 
@@ -30,19 +31,60 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see --help)\n")
 
 
+def _default(name: str) -> object:
+    """A setting's default, for help texts (one source of truth: the Settings model)."""
+    value = Settings.model_fields[name].default
+    return oct(value).replace("0o", "0") if name == "socketmap_mode" else value
+
+
 def add_setting_options(parser: argparse.ArgumentParser) -> None:
     """The options every pysrsd setting can be given with (shared with pysrsctl)."""
     add = parser.add_argument
-    add("--domain", help="SRS domain: rewritten senders end in @DOMAIN")
-    add("--secrets-file", help="file of secrets, one per line; the first one signs")
-    add("--exclude-file", help="exclusion map (Postfix map source format)")
-    add("--config", help="TOML config file (default /etc/pysrsd/pysrsd.toml if it exists)")
-    add("--separator", "-s", choices=["=", "+", "-"], help="separator after SRS0/SRS1")
-    add("--hash-length", type=int, help="hash characters written (default 4)")
-    add("--hash-min", type=int, help="fewest hash characters accepted (default 4)")
-    add("--max-age", type=int, help="days an SRS address stays valid (default 21)")
-    add("--always-rewrite", action=argparse.BooleanOptionalAction, help="rewrite own domain")
-    add("--reverse-any-domain", action=argparse.BooleanOptionalAction)
+    add("--domain", help="SRS domain: rewritten senders end in @DOMAIN (required)")
+    add(
+        "--secrets-file",
+        metavar="FILE",
+        help="file of secrets, one per line; the first one signs, all verify (required)",
+    )
+    add("--exclude-file", metavar="FILE", help="exclusion map (Postfix map source format)")
+    add(
+        "--config", metavar="FILE", help=f"TOML config file (default {DEFAULT_CONFIG} if it exists)"
+    )
+    add(
+        "--separator",
+        "-s",
+        choices=["=", "+", "-"],
+        help=f"separator after SRS0/SRS1 (default {_default('separator')})",
+    )
+    add(
+        "--hash-length",
+        type=int,
+        help=f"hash characters written (default {_default('hash_length')})",
+    )
+    add(
+        "--hash-min",
+        type=int,
+        help=f"fewest hash characters accepted (default {_default('hash_min')})",
+    )
+    add(
+        "--max-age",
+        type=int,
+        help=f"days an SRS address stays valid (default {_default('max_age')})",
+    )
+    add(
+        "--always-rewrite",
+        action=argparse.BooleanOptionalAction,
+        help="also rewrite senders already in the SRS domain (default: no)",
+    )
+    add(
+        "--reverse-any-domain",
+        action=argparse.BooleanOptionalAction,
+        help="reverse SRS addresses of any domain, not only the SRS domain (default: no)",
+    )
+    _add_scheme_options(parser.add_argument)
+
+
+def _add_scheme_options(add: Callable[..., object]) -> None:
     add(
         "--hash-input",
         choices=["separated", "concatenated"],
@@ -52,7 +94,8 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
     add(
         "--accept-concatenated-before",
         metavar="YYYY-MM-DD",
-        help="also accept classic (concatenated) hashes on addresses stamped before this day",
+        help="also accept classic (concatenated) hashes on addresses stamped before this day "
+        "(default: never)",
     )
     add(
         "--hash-alphabet",
@@ -68,17 +111,37 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
     add(
         "--envelope-database",
         metavar="URL",
-        help="sqlite:PATH or redis://HOST:PORT[/DB] "
-        "(default sqlite:/var/lib/pysrsd/envelopes.sqlite)",
+        help=f"sqlite:PATH or redis://HOST:PORT[/DB] (default {_default('envelope_database')})",
     )
-    add("--log-level", choices=["debug", "info", "warning", "error"])
-    add("--log-format", choices=["kv", "json"])
+    add(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help=f"least important events logged (default {_default('log_level')})",
+    )
+    add(
+        "--log-format",
+        choices=["kv", "json"],
+        help=f"log lines as key=value pairs or JSON objects (default {_default('log_format')})",
+    )
+
+
+def epilog() -> str:
+    """The end of ``--help``: the other two sources of every setting, and their precedence."""
+    names = ", ".join(variable(name) for name in Settings.model_fields)
+    return (
+        "Every option above is also a PYSRSD_* environment variable (PYSRSD_SECRETS_FILE for "
+        f"--secrets-file; lists separated by commas) and a key of the TOML config file "
+        f'(secrets-file = "/etc/pysrsd/secrets"), {DEFAULT_CONFIG} unless --config or '
+        "PYSRSD_CONFIG names another. Precedence: command line > environment > config file > "
+        f"defaults. Variables: {names}."
+    )
 
 
 def _daemon_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pysrsd",
         description="Sender Rewriting Scheme daemon for Postfix (tcp_table, socketmap).",
+        epilog=epilog(),
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("positional_domain", nargs="?", metavar="DOMAIN", help="as --domain")
@@ -86,25 +149,88 @@ def _daemon_parser() -> argparse.ArgumentParser:
         "positional_secrets", nargs="?", metavar="SECRETS", help="as --secrets-file"
     )
     add_setting_options(parser)
-    add = parser.add_argument
-    add("--listen", action="append", help="address to listen on (repeatable; default 127.0.0.1)")
-    add("--forward-port", "-e", type=int, help="forward (sender) table port (default 10001)")
-    add("--reverse-port", "-d", type=int, help="reverse (recipient) table port (default 10002)")
-    add("--socketmap", action="append", help="socketmap endpoint inet:HOST:PORT or unix:PATH")
-    add("--socketmap-mode", type=lambda v: int(v, 8), help="unix socket mode (octal)")
-    add("--idle-timeout", type=float, help="close connections idle this many seconds")
-    add("--max-connections", type=int, help="concurrent connections, all listeners")
-    add("--max-line", type=int, help="longest request line in bytes")
-    add("--user", "-U", help="drop privileges to this user after binding")
-    add("--group", "-G", help="drop privileges to this group after binding")
-    add("--allow-root", "-u", action="store_true", help="keep running as root (not advised)")
-    add("--pidfile", "-p", help="write the process id to this file")
-    add("--metrics", metavar="inet:HOST:PORT", help="serve Prometheus metrics at /metrics")
-    add("-I", dest="reverse_any_domain", action="store_false", help="pfix-srsd: the default")
-    add("-f", dest="foreground", action="store_true", help="accepted: always in foreground")
-    add("-v", dest="verbose", action="count", help="more logging (-v: debug)")
-    add("--version", action="version", version=f"pysrsd {__version__}")
+    _add_listener_options(parser.add_argument)
+    _add_process_options(parser.add_argument)
     return parser
+
+
+def _add_listener_options(add: Callable[..., object]) -> None:
+    add(
+        "--listen",
+        action="append",
+        metavar="ADDRESS",
+        help="address of the tcp_table listeners (repeatable; default 127.0.0.1)",
+    )
+    add(
+        "--forward-port",
+        "-e",
+        type=int,
+        help=f"forward (sender) table port (default {_default('forward_port')})",
+    )
+    add(
+        "--reverse-port",
+        "-d",
+        type=int,
+        help=f"reverse (recipient) table port (default {_default('reverse_port')})",
+    )
+    add(
+        "--socketmap",
+        action="append",
+        metavar="ENDPOINT",
+        help="socketmap endpoint inet:HOST:PORT or unix:PATH (repeatable; default none)",
+    )
+    add(
+        "--socketmap-mode",
+        type=lambda v: int(v, 8),
+        metavar="MODE",
+        help=f"mode of socketmap unix sockets, octal (default {_default('socketmap_mode')})",
+    )
+    add(
+        "--idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"close connections idle this long (default {_default('idle_timeout')})",
+    )
+    add(
+        "--max-connections",
+        type=int,
+        help=f"concurrent connections, all listeners (default {_default('max_connections')})",
+    )
+    add(
+        "--max-line",
+        type=int,
+        metavar="BYTES",
+        help=f"longest request line (default {_default('max_line')})",
+    )
+
+
+def _add_process_options(add: Callable[..., object]) -> None:
+    add(
+        "--user",
+        "-U",
+        help="drop privileges to this user after binding (default: keep the account)",
+    )
+    add(
+        "--group",
+        "-G",
+        help="drop privileges to this group after binding (default: the user's group)",
+    )
+    add("--allow-root", "-u", action="store_true", help="keep running as root (not advised)")
+    add("--pidfile", "-p", metavar="FILE", help="write the process id to this file (default none)")
+    add(
+        "--metrics",
+        metavar="inet:HOST:PORT",
+        help="serve Prometheus metrics at /metrics there (default: off)",
+    )
+    add(
+        "-I",
+        dest="reverse_any_domain",
+        action="store_false",
+        help="pfix-srsd's: reverse only the SRS domain (the default)",
+    )
+    add("-f", dest="foreground", action="store_true", help="accepted: always in foreground")
+    add("-v", dest="verbose", action="count", help="log at debug level (as --log-level debug)")
+    add("--version", action="version", version=f"pysrsd {__version__}")
 
 
 def settings_from_args(args: dict[str, Any]) -> Settings:
@@ -123,20 +249,16 @@ def settings_from_args(args: dict[str, Any]) -> Settings:
     given.pop("foreground", None)
     if given.pop("verbose", 0):
         given["log_level"] = "debug"
-    try:
-        return Settings(**given)
-    except ValidationError as exc:
-        raise ConfigError(_explain(exc)) from None
+    return load(given)
 
 
-def _explain(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    name = str(first["loc"][0]) if first["loc"] else "settings"
-    flag, env = "--" + name.replace("_", "-"), "PYSRSD_" + name.upper()
-    if first["type"] == "missing":
-        return f"{flag}: missing (give it on the command line, as {env}, or in the config file)"
-    message = first["msg"].removeprefix("Value error, ")
-    return f"{flag} ({env}): {message}"
+def _warn_unknown_variables() -> None:
+    """A misspelt ``PYSRSD_*`` variable is ignored: say so at start rather than stay silent."""
+    for spelt, guess in unknown_variables():
+        advice = f"did you mean {guess}?" if guess else "no such setting: it is ignored"
+        structlog.get_logger("pysrsd.settings").warning(
+            "unknown_variable", variable=spelt, advice=advice
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         logs.configure(settings.log_level, settings.log_format, journal=systemd.journal_stderr())
+        _warn_unknown_variables()
         from pysrsd import daemon
         from pysrsd.state import Runtime
 

@@ -1,21 +1,24 @@
 """``Settings``: every setting of pysrsd, validated once at start, frozen, passed down.
 
-Sources, highest first (DESIGN.md): command line (given to the constructor by ``cli``) >
+Sources, highest first (docs/settings.md): command line (given to ``load`` by ``cli``) >
 ``PYSRSD_*`` environment > TOML config file > defaults. The TOML file uses the same names as
 the long flags, with ``-`` or ``_`` (``secrets-file = "/etc/pysrsd/secrets"``).
 List settings (``listen``, ``socketmap``) read from the environment are separated by commas or
 white space (``PYSRSD_LISTEN="127.0.0.1,::1"``).
+``load`` turns every mistake into a ``ConfigError`` naming the value's source (flag, variable,
+or config file and line) and the key, with a near-miss suggestion (``config_errors``).
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -24,6 +27,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from pysrsd import config_errors
 from pysrsd.errors import ConfigError
 from pysrsd.files import read_config
 
@@ -50,18 +54,27 @@ class _TomlSource(PydanticBaseSettingsSource):
         if path is not None:
             data = read_config(path, MAX_CONFIG_FILE, "config")  # StrictModes, no FIFO
             try:
-                raw = tomllib.loads(data.decode("utf-8"))
+                text = data.decode("utf-8")
             except UnicodeDecodeError:
                 raise ConfigError(f"config: {path} is not UTF-8") from None
+            try:
+                raw = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+                raise ConfigError(config_errors.toml_syntax(path, str(exc), text)) from None
+            lines = config_errors.key_lines(text)
+            for key in raw:
+                name = key.replace("-", "_")
+                if name not in settings_cls.model_fields:
+                    line = lines.get(name)
+                    fields = settings_cls.model_fields
+                    raise ConfigError(config_errors.unknown_key(path, line, key, fields))
             self._values = {key.replace("-", "_"): value for key, value in raw.items()}
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return self._values.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(self._values)  # unknown keys are reported by extra="forbid"
+        return dict(self._values)
 
 
 class Settings(BaseSettings):
@@ -199,3 +212,44 @@ def _config_path(cli: dict[str, Any], env: dict[str, Any]) -> Path | None:
     if explicit:
         return Path(explicit)
     return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def _variables() -> dict[str, str]:
+    """Setting name → the ``PYSRSD_*`` variable that sets it, as spelt in the environment."""
+    return {
+        name[len(config_errors.ENV_PREFIX) :].lower(): name
+        for name in os.environ
+        if name.upper().startswith(config_errors.ENV_PREFIX)
+    }
+
+
+def unknown_variables() -> list[tuple[str, str | None]]:
+    """``PYSRSD_*`` variables that name no setting (ignored), each with a near-miss."""
+    return config_errors.unknown_variables(os.environ, Settings.model_fields)
+
+
+def load(given: dict[str, Any]) -> Settings:
+    """Settings from the command line's values (only those given) > env > file > defaults;
+    a ``ConfigError`` naming the source of the first bad value otherwise."""
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise ConfigError(config_errors.explain(exc, _origins(given))) from None
+
+
+def _origins(given: dict[str, Any]) -> config_errors.Origins:
+    env = _variables()
+    named = os.environ.get(env["config"]) if "config" in env else None
+    config = _config_path(given, {"config": named})
+    try:
+        lines = config_errors.key_lines(config.read_text()) if config else {}
+    except (OSError, UnicodeDecodeError):
+        lines = {}
+    return config_errors.Origins(
+        cli=set(given),
+        env={name: spelt for name, spelt in env.items() if name in Settings.model_fields},
+        config=config or DEFAULT_CONFIG,
+        lines=lines,
+        defaults={name: field.default for name, field in Settings.model_fields.items()},
+        unknown_env=unknown_variables(),
+    )

@@ -15,7 +15,7 @@ from harness import free_ports
 
 from pysrsd.cli import EXIT_CONFIG, _daemon_parser, settings_from_args
 from pysrsd.errors import ConfigError
-from pysrsd.settings import Settings
+from pysrsd.settings import Settings, unknown_variables
 
 pytestmark = pytest.mark.usefixtures("hermetic_settings")
 
@@ -131,33 +131,31 @@ def test_environment_alone_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
-        pytest.param(
-            ["/srv/secrets"], {}, r"^--domain \(PYSRSD_DOMAIN\): '/srv/secrets' is not", id="swap"
-        ),
+        pytest.param(["/srv/secrets"], {}, r"^--domain: '/srv/secrets' is not", id="swap"),
         pytest.param([], {}, r"^--domain: missing", id="no-domain"),
         pytest.param(["fwd.example"], {}, r"^--secrets-file: missing", id="no-secrets"),
-        pytest.param(["$myhostname", "/s"], {}, r"^--domain \(PYSRSD_DOMAIN\): ", id="macro"),
-        pytest.param(["a..b", "/s"], {}, r"^--domain \(PYSRSD_DOMAIN\): ", id="empty-label"),
+        pytest.param(["$myhostname", "/s"], {}, r"^--domain: ", id="macro"),
+        pytest.param(["a..b", "/s"], {}, r"^--domain: ", id="empty-label"),
         pytest.param(
-            ["-e", "70000", "fwd.example", "/s"], {}, r"^--forward-port \(", id="port-range"
+            ["-e", "70000", "fwd.example", "/s"], {}, r"^--forward-port: ", id="port-range"
         ),
-        pytest.param(["--max-age", "0", "fwd.example", "/s"], {}, r"^--max-age \(", id="max-age"),
+        pytest.param(["--max-age", "0", "fwd.example", "/s"], {}, r"^--max-age: ", id="max-age"),
         pytest.param(
             ["fwd.example", "/s"],
             {"PYSRSD_REVERSE_PORT": "ten"},
-            r"^--reverse-port \(PYSRSD_REVERSE_PORT\): ",
+            r"^PYSRSD_REVERSE_PORT: ",
             id="env-not-a-number",
         ),
         pytest.param(
             [],
             {"PYSRSD_DOMAIN": "bad domain", "PYSRSD_SECRETS_FILE": "/s"},
-            r"^--domain ",
+            r"^PYSRSD_DOMAIN: 'bad domain' is not a domain name",
             id="env",
         ),
         pytest.param(
             ["--hash-length", "4", "--hash-min", "5", "fwd.example", "/s"],
             {},
-            r"^--hash-min \(PYSRSD_HASH_MIN\): must not exceed hash-length",
+            r"^--hash-min: must not exceed hash-length",
             id="hash-min-over-length",
         ),
     ],
@@ -178,19 +176,148 @@ def test_hash_min_error_names_hash_min_not_a_phantom_setting() -> None:
     assert str(caught.value).startswith("--hash-min")
 
 
+def test_missing_config_file_names_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "absent.toml"
+    with pytest.raises(ConfigError) as caught:
+        parse("--config", str(config), "fwd.example", "/s")
+    assert str(caught.value) == (
+        f"config: cannot read {config}: No such file or directory"
+    )
+
+
 @pytest.mark.parametrize(
-    "content",
+    ("text", "expected"),
     [
-        pytest.param(None, id="missing"),
-        pytest.param("max-age = \n", id="not-toml"),
+        pytest.param(
+            'domain = "fwd.example"\nsecret-file = "/etc/pysrsd/secrets"\n',
+            ":2: secret-file: unknown setting; did you mean secrets-file?",
+            id="issue-secret-file",
+        ),
+        pytest.param(
+            'log_levle = "debug"\n',
+            ":1: log_levle: unknown setting; did you mean log-level?",
+            id="issue-log-levle",
+        ),
+        pytest.param(
+            "# comment\n\n  listen_port = 1\n",
+            ":3: listen_port: unknown setting; did you mean ",
+            id="indented-key",
+        ),
+        pytest.param(
+            "flavour = 1\n", ":1: flavour: unknown setting; see pysrsd --help", id="no-near-miss"
+        ),
+        pytest.param("[daemon]\nuser = 'x'\n", ":1: daemon: unknown setting", id="table"),
+        pytest.param("max-age = \n", ":1: not valid TOML: Invalid value (column 11)", id="syntax"),
+        pytest.param(
+            'domain = "fwd.example"\nmax-age = 7\nlisten = [\n  "a",\n',
+            ":4: not valid TOML: Invalid value (at end of document)",
+            id="unterminated-array",
+        ),
+        pytest.param("\nmax-age = 0\n", ":2: max-age: Input should be greater", id="bad-value"),
+        pytest.param("\n\nforward_port = 'x'\n", ":3: forward-port: Input should", id="type"),
     ],
 )
-def test_unusable_config_file_is_a_config_error(tmp_path: Path, content: str | None) -> None:
+def test_config_file_errors_name_file_line_and_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     config = tmp_path / "pysrsd.toml"
-    if content is not None:
-        config.write_text(content)
-    with pytest.raises(ConfigError, match=r"config"):
+    config.write_text(text)
+    with pytest.raises(ConfigError) as caught:
         parse("--config", str(config), "fwd.example", "/s")
+    assert str(caught.value).startswith(f"{config}{expected}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        pytest.param(
+            ["fwd.example"],
+            {"PYSRSD_SECRET_FILE": "/etc/pysrsd/secrets"},
+            "--secrets-file: missing; give it as --secrets-file, the second argument, "
+            "PYSRSD_SECRETS_FILE or secrets-file in {config} "
+            "(PYSRSD_SECRET_FILE is set: did you mean PYSRSD_SECRETS_FILE?)",
+            id="misspelt-variable",
+        ),
+        pytest.param(
+            [],
+            {"PYSRSD_DOMIAN": "fwd.example", "PYSRSD_SECRETS_FILE": "/s"},
+            "--domain: missing; give it as --domain, the first argument, PYSRSD_DOMAIN or "
+            "domain in {config} (PYSRSD_DOMIAN is set: did you mean PYSRSD_DOMAIN?)",
+            id="misspelt-domain",
+        ),
+        pytest.param(
+            ["fwd.example"],
+            {"PYSRSD_REQUIRE_SYSTEM": "1"},
+            "--secrets-file: missing; give it as --secrets-file, the second argument, "
+            "PYSRSD_SECRETS_FILE or secrets-file in {config}",
+            id="test-switch-is-no-near-miss",
+        ),
+    ],
+)
+def test_missing_setting_says_where_to_give_it(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    argv: list[str],
+    env: dict[str, str],
+    expected: str,
+) -> None:
+    config = tmp_path / "pysrsd.toml"
+    config.write_text("")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        parse("--config", str(config), *argv)
+    assert str(caught.value) == expected.format(config=config)
+
+
+def test_environment_value_error_names_the_variable_as_spelt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("pysrsd_max_age", "0")
+    with pytest.raises(ConfigError, match=r"^pysrsd_max_age: Input should be greater"):
+        parse("fwd.example", "/s")
+
+
+def test_conflict_with_a_default_names_the_default() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse("--hash-length", "2", "fwd.example", "/s")
+    assert str(caught.value) == "hash-min (default 4): must not exceed hash-length"
+
+
+def test_unknown_variables_are_listed_with_a_near_miss(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYSRSD_LOG_LEVLE", "debug")
+    monkeypatch.setenv("PYSRSD_FLAVOUR", "x")
+    monkeypatch.setenv("PYSRSD_REQUIRE_SYSTEM", "1")
+    monkeypatch.setenv("PYSRSD_MAX_AGE", "3")
+    assert unknown_variables() == [
+        ("PYSRSD_FLAVOUR", None),
+        ("PYSRSD_LOG_LEVLE", "PYSRSD_LOG_LEVEL"),
+    ]
+
+
+def test_help_gives_every_flag_a_text_and_names_the_other_sources() -> None:
+    parser = _daemon_parser()
+    for action in parser._actions:
+        assert action.help, action.option_strings
+    text = parser.format_help()
+    assert "PYSRSD_SECRETS_FILE" in text
+    assert "PYSRSD_REVERSE_ANY_DOMAIN" in text
+    assert "/etc/pysrsd/pysrsd.toml" in text
+    assert "command line > environment > config file > defaults" in text
+
+
+@pytest.mark.parametrize(
+    ("option", "default"),
+    [
+        pytest.param("--max-age", "21", id="max-age"),
+        pytest.param("--forward-port", "10001", id="forward-port"),
+        pytest.param("--log-level", "info", id="log-level"),
+        pytest.param("--socketmap-mode", "0666", id="socketmap-mode"),
+    ],
+)
+def test_help_states_the_default(option: str, default: str) -> None:
+    (action,) = [a for a in _daemon_parser()._actions if option in a.option_strings]
+    assert f"(default {default}" in (action.help or "")
 
 
 # --- the real command: exit status, one stderr line, nothing listening ------------------

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 import pysrsd.settings
+from pysrsd.errors import ConfigError
 from pysrsd.settings import Settings
 
 REQUIRED: dict[str, Any] = {"domain": "fwd.example", "secrets_file": "/etc/pysrsd/secrets"}
@@ -119,9 +120,13 @@ def test_default_config_file_is_read_when_it_exists(
     assert make(**REQUIRED).max_age == 8
 
 
-def test_unknown_toml_key_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="hash_lenght"):
-        make(**REQUIRED, config=toml(tmp_path, "hash-lenght = 6\n"))
+def test_unknown_toml_key_is_refused_with_file_line_and_suggestion(tmp_path: Path) -> None:
+    path = toml(tmp_path, 'domain = "fwd.example"\n\nhash-lenght = 6\n')
+    with pytest.raises(ConfigError) as caught:
+        make(**REQUIRED, config=path)
+    assert str(caught.value) == (
+        f"{path}:3: hash-lenght: unknown setting; did you mean hash-length?"
+    )
 
 
 @pytest.mark.parametrize(
