@@ -180,9 +180,7 @@ def test_missing_config_file_names_the_file(tmp_path: Path) -> None:
     config = tmp_path / "absent.toml"
     with pytest.raises(ConfigError) as caught:
         parse("--config", str(config), "fwd.example", "/s")
-    assert str(caught.value) == (
-        f"config: cannot read {config}: No such file or directory"
-    )
+    assert str(caught.value) == (f"config: cannot read {config}: No such file or directory")
 
 
 @pytest.mark.parametrize(
