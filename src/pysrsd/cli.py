@@ -223,6 +223,11 @@ def _add_process_options(add: Callable[..., object]) -> None:
         help="serve Prometheus metrics at /metrics there (default: off)",
     )
     add(
+        "--event-loop",
+        choices=["auto", "asyncio", "uvloop"],
+        help="event loop: uvloop when installed (auto, the default), or asyncio's own",
+    )
+    add(
         "-I",
         dest="reverse_any_domain",
         action="store_false",

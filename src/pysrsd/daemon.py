@@ -153,7 +153,8 @@ class Daemon:
                 log.info("listening", table=name, address=_address(sock))
         keeper = asyncio.create_task(housekeeping(self.hub))
         systemd.notify("READY=1", f"STATUS=serving {self.settings.domain}")
-        log.info("ready", domain=self.settings.domain, pid=os.getpid())
+        flavour = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+        log.info("ready", domain=self.settings.domain, pid=os.getpid(), loop=flavour)
         await self.stop.wait()
         systemd.notify("STOPPING=1")
         await self._drain()
@@ -225,8 +226,23 @@ def _clear_stale_socket(path: Path) -> None:
     raise ConfigError(f"socketmap: {path} is in use by another process")
 
 
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop to run on: uvloop when chosen, or for "auto" when it is installed
+    (the ``speed`` extra); None means asyncio's own."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise ConfigError("--event-loop: uvloop is not installed (pysrsd[speed])") from None
+        return None
+    return uvloop.new_event_loop
+
+
 def run(settings: Settings, runtime: Runtime) -> int:
     async def main() -> int:
         return await Daemon(settings, runtime).run()
 
-    return asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+        return runner.run(main())

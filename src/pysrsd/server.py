@@ -11,8 +11,9 @@ Bounds (STYLE rule 7):
   nothing left to send) is closed to admit the newcomer; Postfix reconnects by itself. Only
   when every connection has replies pending is the newcomer closed;
 - idle time: connections quiet for ``idle_timeout`` seconds are closed (Postfix never hangs up);
-- work per turn of the event loop: one read of at most ``READ_SIZE`` bytes, so a client that
-  pipelines megabytes cannot stall the others, and the replies to one read (at most ~20 bytes
+- work per turn of the event loop: one read of at most ``READ_SIZE`` bytes (after a full
+  read, reading pauses until the next turn, whatever the loop), so a client that pipelines
+  megabytes cannot stall the others, and the replies to one read (at most ~20 bytes
   per input byte, for empty lines) stay a small multiple of ``HIGH_WATER``;
 - log lines: a connection's first malformed request is logged at info, the rest at debug and
   as one count when it closes (a stream of empty lines must not become a stream of log lines).
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import cast
 
 import structlog
 
@@ -130,10 +132,11 @@ class Connection(asyncio.BufferedProtocol):
         self.last_active = self.loop.time()
         self.malformed = 0
         self.finishing = False  # stopping: flush, send FIN, discard what still arrives
+        self.writing_paused = False  # the peer does not read its replies: nor do we read
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Duck-typed: uvloop's transports do the same work without subclassing asyncio's.
+        self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
         if not self.hub.admit(self):
             log.warning("connection_refused", reason="connection limit, none idle")
@@ -144,6 +147,18 @@ class Connection(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self.data_received(bytes(self.hub.read_buffer[:nbytes]))
+        if nbytes == READ_SIZE and not self.writing_paused:
+            # More may be waiting: let every other connection have its turn first (uvloop
+            # would otherwise read from the same socket up to 32 times in a row).
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.pause_reading()
+                self.loop.call_soon(self._read_again)
+
+    def _read_again(self) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing() and not self.writing_paused:
+            transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self.finishing:
@@ -184,11 +199,13 @@ class Connection(asyncio.BufferedProtocol):
         return False  # the client is done: close our side once replies are flushed
 
     def pause_writing(self) -> None:
+        self.writing_paused = True
         self.hub.set_busy(self, True)
         if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self.writing_paused = False
         self.last_active = self.loop.time()
         self.hub.set_busy(self, False)
         if self.transport is not None and not self.transport.is_closing():

@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     original_envelope: Literal["embedded", "database", "auto"] = "embedded"
     envelope_database: str = "sqlite:/var/lib/pysrsd/envelopes.sqlite"
     metrics: str | None = None
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["kv", "json"] = "kv"
     config: Path | None = None
