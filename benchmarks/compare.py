@@ -1,222 +1,113 @@
-"""pysrsd against postsrsd 1.x, side by side, driven by Postfix's own tcp_table client.
+"""pysrsd beside postsrsd 1.x, pfix-srsd and a ceiling server, driven by Postfix's own client.
 
-Usage: python benchmarks/compare.py [--quick] [--runs N] [--total N] [--only pysrsd|postsrsd]
-       [--clients 1,4,16,64] [--workloads forward,reverse-srs,reverse-plain] [--pysrsd-command CMD]
+Usage: python benchmarks/compare.py [--quick] [--runs N] [--total N] [--clients 16,64]
+       [--workloads forward,reverse-srs,reverse-plain] [--servers pysrsd,postsrsd,...]
+       [--pfix-srsd BIN] [--ceiling BIN] [--postsrsd BIN] [--variant NAME=ARGS ...]
 
-Both daemons get the same secret and domain on free loopback ports. Each run starts C
-``postmap -q - tcp:127.0.0.1:PORT`` processes (one persistent connection each, C in 1 4 16 64),
-each reading its own key file, and times them until the last exits; the daemons alternate run
-by run and the median of the runs is reported. Every postmap output is checked: a found
-workload must print one line per key, a not-found one none, and nothing on stderr.
+Every server gets the same secret and domain on free loopback ports (see ``servers.py``). Each
+run starts C ``postmap -q - tcp:127.0.0.1:PORT`` processes at once (one persistent connection
+each, every one with its own keys, no key repeated) and times them until the last exits; the
+servers take turns within each round, in a rotating order, and medians are reported. Every
+postmap output is checked: a found workload must print one line per key (the ceiling and the
+not-found workload none), and nothing on stderr; a failed or missing answer stops the run.
 
-Workloads: forward of plain senders; reverse of valid SRS0 addresses (minted by
-``pysrsd.engine.Engine`` with the shared secret, so both daemons verify them); reverse of
-ordinary recipients (not SRS: the path every delivery takes).
+Workloads: forward of plain senders; reverse of valid SRS0 addresses (each daemon's own, minted
+by its forward table); reverse of ordinary recipients (not SRS: the path every delivery takes).
 
-Also printed: single-connection latency p50/p99 from a small sequential client, pysrsd's peak
-RSS (VmHWM) after the runs and with 1,000 idle connections open, and start-up time (spawn →
-first answered request). pysrsd runs with its defaults (log level info) and logs to a file.
+Per point it prints lookups/s, the server's CPU per lookup (µs: utime + stime of its process
+and reaped children over the lookups, the figure that matters when clients and server share
+the cores) and the load average; then p50/p99 latency of sequential lookups on one connection,
+pysrsd's peak RSS and start-up times. Peers are found from options or the environment
+(``PYSRSD_BENCH_PFIX_SRSD``, ``PYSRSD_BENCH_CEILING``); the run says which are absent.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import resource
 import shlex
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pysrsd.engine import Engine
+import report
+import servers
+from servers import SECRET, Server
 
-DOMAIN = "bench.example"
-SECRET = b"benchmark-secret-0123456789"
-POSTSRSD = "/usr/sbin/postsrsd"
 CLIENTS = (1, 4, 16, 64)
 WORKLOADS = ("forward", "reverse-srs", "reverse-plain")
-
-
-@dataclass
-class Daemon:
-    name: str
-    proc: subprocess.Popen[bytes]
-    forward: int
-    reverse: int
-
-    def port(self, workload: str) -> int:
-        return self.forward if workload == "forward" else self.reverse
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def ask(port: int, key: bytes, timeout: float = 5.0) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(b"get " + key + b"\n")
-        return s.recv(4096)
-
-
-def wait_answer(port: int, deadline: float) -> None:
-    while True:
-        try:
-            if ask(port, b"probe@example.com"):
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"nothing answers on port {port}")
-        time.sleep(0.002)
-
-
-PYSRSD_COMMAND = [sys.executable, "-m", "pysrsd"]
-
-
-def started(daemon: Daemon, t0: float) -> None:
-    """Wait until both tables answer; stop the daemon if they never do."""
-    try:
-        wait_answer(daemon.forward, t0 + 20)
-        wait_answer(daemon.reverse, t0 + 20)
-    except BaseException:
-        daemon.stop()
-        raise
-
-
-def start_pysrsd(work: Path) -> tuple[Daemon, float]:
-    log_path = work / "pysrsd.log"
-    log_path.write_bytes(b"")
-    log = log_path.open("ab")  # O_APPEND: the file can be truncated between runs
-    cmd = [*PYSRSD_COMMAND, "--forward-port", "0", "--reverse-port", "0"]
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [*cmd, DOMAIN, str(work / "secret")], stderr=log, stdin=subprocess.DEVNULL
-    )
-    ports: dict[str, int] = {}
-    while "ready" not in ports:
-        if proc.poll() is not None or time.monotonic() - t0 > 20:
-            proc.kill()
-            raise RuntimeError("pysrsd did not start:\n" + log_path.read_text())
-        for line in log_path.read_text().splitlines():
-            if "event='listening'" in line:
-                table = line.split("table='")[1].split("'")[0]
-                ports[table] = int(line.split("address='")[1].split("'")[0].rsplit(":", 1)[1])
-            elif "event='ready'" in line:
-                ports["ready"] = 1
-        time.sleep(0.002)
-    daemon = Daemon("pysrsd", proc, ports["forward"], ports["reverse"])
-    started(daemon, t0)
-    return daemon, time.monotonic() - t0
-
-
-def start_postsrsd(work: Path) -> tuple[Daemon, float]:
-    fwd, rev = free_port(), free_port()
-    t0 = time.monotonic()
-    cmd = [POSTSRSD, f"-s{work / 'secret'}", f"-d{DOMAIN}", f"-f{fwd}", f"-r{rev}", "-l127.0.0.1"]
-    proc = subprocess.Popen(
-        cmd, stderr=(work / "postsrsd.log").open("ab"), stdin=subprocess.DEVNULL
-    )
-    daemon = Daemon("postsrsd", proc, fwd, rev)
-    started(daemon, t0)
-    return daemon, time.monotonic() - t0
-
-
-def make_keys(work: Path, workload: str, clients: int, per_client: int) -> list[Path]:
-    """Distinct keys for every client (no key repeats, so no cache can help)."""
-    engine = Engine([SECRET], DOMAIN.encode())
-    files = []
-    for c in range(clients):
-        path = work / f"{workload}-{clients}-{c}.keys"
-        lines = []
-        for i in range(per_client):
-            sender = f"user{c}x{i}@host{i % 509}.sender{c}.example.net"
-            if workload == "forward":
-                lines.append(sender)
-            elif workload == "reverse-srs":
-                lines.append(engine.forward(sender.encode()).address.decode())  # type: ignore[union-attr]
-            else:
-                lines.append(f"rcpt{c}x{i}@dept{i % 31}.example.com")
-        path.write_text("\n".join(lines) + "\n")
-        files.append(path)
-    return files
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of one process, in clock ticks."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(values) - values[3] - values[4], sum(values)
+Point = tuple[str, str, int]  # workload, server, clients
 
 
 @dataclass
 class Run:
     rate: float  # lookups per second
-    cores: float  # CPU used by the daemon's main process, in cores (pysrsd only)
-    busy: float  # fraction of all CPUs busy during the run (everything on the machine)
+    cpu_us: float  # server CPU per lookup, µs
 
 
-def drive(daemon: Daemon, workload: str, files: list[Path], per_client: int, work: Path) -> Run:
-    """Run one postmap per key file at once; measure the rate. Checks every output."""
-    port = daemon.port(workload)
+def cpu_ticks(pid: int) -> int:
+    """utime + stime + cutime + cstime of one process, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15])
+
+
+def senders(workload: str, clients: int, per_client: int) -> list[list[bytes]]:
+    """Distinct keys for every client (no key repeats, so no cache can help)."""
+    if workload == "reverse-plain":
+        form = "rcpt{c}x{i}@dept{m}.example.com"
+    else:
+        form = "user{c}x{i}@host{m}.sender{c}.example.net"
+    return [
+        [form.format(c=c, i=i, m=i % 509).encode() for i in range(per_client)]
+        for c in range(clients)
+    ]
+
+
+def key_files(work: Path, workload: str, keys: list[list[bytes]], name: str) -> list[Path]:
+    files = []
+    for c, lines in enumerate(keys):
+        path = work / f"{name}-{workload}-{c}.keys"
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        files.append(path)
+    return files
+
+
+def drive(server: Server, workload: str, files: list[Path], per_client: int, work: Path) -> Run:
+    """One postmap per key file, all at once; the rate. Checks every output."""
+    port = server.port(workload)
     procs = []
-    tick = os.sysconf("SC_CLK_TCK")
-    cpu0, (busy0, total0) = cpu_ticks(daemon.proc.pid), machine_ticks()
+    cpu0 = cpu_ticks(server.proc.pid)
     t0 = time.perf_counter()
     for i, path in enumerate(files):
-        with (
-            path.open("rb") as keys,
-            (work / f"out{i}").open("wb") as out,
-            (work / f"err{i}").open("wb") as err,
-        ):
-            procs.append(
-                subprocess.Popen(
-                    ["postmap", "-q", "-", f"tcp:127.0.0.1:{port}"],
-                    stdin=keys,
-                    stdout=out,
-                    stderr=err,
-                )
-            )
+        out, err = work / f"out{i}", work / f"err{i}"
+        with path.open("rb") as keys, out.open("wb") as stdout, err.open("wb") as stderr:
+            cmd = ["postmap", "-q", "-", f"tcp:127.0.0.1:{port}"]
+            procs.append(subprocess.Popen(cmd, stdin=keys, stdout=stdout, stderr=stderr))
     for p in procs:
         p.wait()
     elapsed = time.perf_counter() - t0
-    cores = (cpu_ticks(daemon.proc.pid) - cpu0) / tick / elapsed
-    busy1, total1 = machine_ticks()
-    expected = 0 if workload == "reverse-plain" else per_client
+    time.sleep(0.05)  # a forking server reaps its children
+    cpu = (cpu_ticks(server.proc.pid) - cpu0) / os.sysconf("SC_CLK_TCK")
+    found = server.finds and workload != "reverse-plain"
+    expected = per_client if found else 0
     for i, p in enumerate(procs):
         lines = (work / f"out{i}").read_bytes().count(b"\n")
         stderr = (work / f"err{i}").read_bytes()
         if lines != expected or stderr or p.returncode not in (0, 1):
             raise RuntimeError(
-                f"{daemon.name} {workload} client {i}: {lines} lines, expected {expected}, "
+                f"{server.name} {workload} client {i}: {lines} lines, expected {expected}, "
                 f"rc={p.returncode}, stderr={stderr[:300]!r}"
             )
-    busy = (busy1 - busy0) / max(1, total1 - total0)
-    return Run(len(files) * per_client / elapsed, cores, busy)
+    lookups = len(files) * per_client
+    return Run(lookups / elapsed, cpu / lookups * 1e6)
 
 
 def latency(port: int, keys: list[bytes], n: int) -> tuple[float, float]:
@@ -243,26 +134,6 @@ def status_kib(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
-def idle_connections_rss(daemon: Daemon, count: int) -> tuple[int, int]:
-    """Open ``count`` connections that each send one request and then stay idle."""
-    socks = []
-    try:
-        for i in range(count):
-            s = socket.create_connection(("127.0.0.1", daemon.forward if i % 2 else daemon.reverse))
-            s.sendall(b"get idle%d@example.net\n" % i)
-            socks.append(s)
-        for s in socks:
-            s.recv(4096)
-        return status_kib(daemon.proc.pid, "VmRSS"), status_kib(daemon.proc.pid, "VmHWM")
-    finally:
-        for s in socks:
-            s.close()
-
-
-def median(xs: list[float]) -> float:
-    return statistics.median(xs) if xs else float("nan")
-
-
 def machine() -> str:
     model = next(
         (
@@ -276,134 +147,149 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {python}"
 
 
-def main() -> int:
+def load() -> str:
+    return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer keys and runs (about 3 minutes)")
-    ap.add_argument("--runs", type=int, help="runs per daemon and point (default 3, quick 1)")
-    ap.add_argument("--total", type=int, help="lookups per run (default 160000, quick 40000)")
-    ap.add_argument("--only", choices=("pysrsd", "postsrsd"), help="benchmark one daemon")
-    ap.add_argument("--clients", default=",".join(map(str, CLIENTS)))
-    ap.add_argument("--workloads", default=",".join(WORKLOADS))
-    ap.add_argument(
-        "--pysrsd-command",
-        help="how to start pysrsd (default: this python -m pysrsd); port flags, DOMAIN and "
-        "SECRETS are appended",
+    add = ap.add_argument
+    add("--quick", action="store_true", help="fewer keys and runs")
+    add("--runs", type=int, help="rounds per point (default 5, quick 1)")
+    add("--total", type=int, help="lookups per run (default 64000, quick 16000)")
+    add("--clients", default="16,64", help=f"client counts (default 16,64; also {CLIENTS})")
+    add("--workloads", default=",".join(WORKLOADS))
+    add("--servers", help="comma-separated subset of the servers to measure")
+    add("--postsrsd", default="/usr/sbin/postsrsd", help="postsrsd 1.x binary")
+    add("--pfix-srsd", default=os.environ.get("PYSRSD_BENCH_PFIX_SRSD"), help="binary")
+    add("--ceiling", default=os.environ.get("PYSRSD_BENCH_CEILING"), help="ceiling binary")
+    add("--pysrsd-command", default=f"{sys.executable} -m pysrsd", help="how to start pysrsd")
+    add(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="also measure pysrsd with these extra arguments (repeatable)",
     )
-    args = ap.parse_args()
-    if args.pysrsd_command:
-        PYSRSD_COMMAND[:] = shlex.split(args.pysrsd_command)
-    runs = args.runs or (1 if args.quick else 3)
-    total = args.total or (40_000 if args.quick else 160_000)
+    return ap.parse_args()
+
+
+Starter = Callable[[Path], tuple[Server, float]]
+
+
+def starters(args: argparse.Namespace, work: Path) -> dict[str, Starter]:
+    """Every server to measure, by name; says which peers are absent."""
+    base = shlex.split(args.pysrsd_command)
+    found: dict[str, Starter] = {"pysrsd": lambda w: servers.start_pysrsd(w, "pysrsd", base)}
+    for spec in args.variant:
+        name, _, extra = spec.partition("=")
+        command = [*base, *shlex.split(extra)]
+        found[name] = lambda w, n=name, c=command: servers.start_pysrsd(w, n, c)
+    peers = {
+        "postsrsd": (args.postsrsd, servers.start_postsrsd),
+        "pfix-srsd": (args.pfix_srsd, servers.start_pfix_srsd),
+        "ceiling": (args.ceiling or servers.build_ceiling(work), servers.start_ceiling),
+    }
+    for name, (binary, start) in peers.items():
+        if binary and Path(binary).exists():
+            found[name] = lambda w, b=binary, s=start: s(w, b)
+        else:
+            print(f"{name}: not found ({binary or 'give --' + name}): not measured")
+    wanted = args.servers.split(",") if args.servers else list(found)
+    return {n: found[n] for n in wanted if n in found}
+
+
+def main() -> int:
+    args = parse_args()
+    runs = args.runs or (1 if args.quick else 5)
+    total = args.total or (16_000 if args.quick else 64_000)
     clients_list = [int(c) for c in args.clients.split(",")]
     workloads = args.workloads.split(",")
-    names = [n for n in ("pysrsd", "postsrsd") if args.only in (None, n)]
-    if "postsrsd" in names and not Path(POSTSRSD).exists():
-        print(f"{POSTSRSD} not installed: pysrsd only")
-        names = ["pysrsd"]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
-
     work = Path(tempfile.mkdtemp(prefix="pysrsd-bench-"))
     (work / "secret").write_bytes(SECRET + b"\n")
     (work / "secret").chmod(0o600)
-    print(f"machine: {machine()}")
-    print(f"runs={runs} lookups/run={total} clients={clients_list} work={work}", flush=True)
-
+    start = starters(args, work)
+    names = list(start)
+    print(f"machine: {machine()}; {load()}")
+    print(f"rounds={runs} lookups/run={total} clients={clients_list} servers={names}", flush=True)
     startup: dict[str, list[float]] = {n: [] for n in names}
-    for _ in range(3 if args.quick else 5):
+    for _ in range(3):
         for name in names:
-            d, t = (start_pysrsd if name == "pysrsd" else start_postsrsd)(work)
-            startup[name].append(t)
-            d.stop()
-    daemons = {}
-    for name in names:
-        daemons[name] = (start_pysrsd if name == "pysrsd" else start_postsrsd)(work)[0]
+            server, seconds = start[name](work)
+            startup[name].append(seconds)
+            server.stop()
+    running = {name: start[name](work)[0] for name in names}
     try:
-        results: dict[tuple[str, str, int], list[float]] = {}
-        cores: dict[tuple[str, str, int], list[float]] = {}
-        busy: dict[tuple[str, str, int], list[float]] = {}
+        results = measure(running, work, workloads, clients_list, total, runs)
+        lat = {}
         for workload in workloads:
-            for clients in clients_list:
-                per_client = max(total // clients, 2_500)
-                files = make_keys(work, workload, clients, per_client)
-                for run in range(runs):
-                    order = names if run % 2 == 0 else names[::-1]
-                    for name in order:
-                        one = drive(daemons[name], workload, files, per_client, work)
-                        point = (workload, name, clients)
-                        results.setdefault(point, []).append(one.rate)
-                        cores.setdefault(point, []).append(one.cores)
-                        busy.setdefault(point, []).append(one.busy)
-                        with contextlib.suppress(FileNotFoundError):
-                            os.truncate(work / "pysrsd.log", 0)
-                line = f"{workload:14} c={clients:<3} keys/client={per_client:<7}"
-                for name in names:
-                    point = (workload, name, clients)
-                    line += f" {name} {median(results[point]):7.0f}/s"
-                    line += f" (cpu {median(busy[point]):4.0%}"
-                    line += f", daemon {median(cores[point]):.2f})" if name == "pysrsd" else ")"
-                if len(names) == 2:
-                    ratio = median(results[workload, "pysrsd", clients]) / median(
-                        results[workload, "postsrsd", clients]
-                    )
-                    line += f"  ratio {ratio:.2f}"
-                print(line, flush=True)
-                for path in files:
-                    path.unlink()
-        lat: dict[tuple[str, str], tuple[float, float]] = {}
-        n = 2_000 if args.quick else 10_000
-        for workload in workloads:
-            keys = make_keys(work, workload, 1, 2_000)[0].read_bytes().split()
+            keys = prepare(running, work, workload, 1, 2_000)
             for name in names:
-                lat[workload, name] = latency(daemons[name].port(workload), keys, n)
-        pid = daemons["pysrsd"].proc.pid if "pysrsd" in daemons else None
-        hwm_runs = status_kib(pid, "VmHWM") if pid else 0
-        rss_idle, hwm_idle = idle_connections_rss(daemons["pysrsd"], 1000) if pid else (0, 0)
+                plain = keys[name][0].read_bytes().split()
+                lat[workload, name] = latency(running[name].port(workload), plain, 5_000)
+        hwm = {n: status_kib(s.proc.pid, "VmHWM") for n, s in running.items()}
     finally:
-        for d in daemons.values():
-            d.stop()
+        for server in running.values():
+            server.stop()
+    report.tables(names, workloads, clients_list, results, lat)
+    report.footer(names, startup, hwm)
+    return 0
 
-    print()
-    print(
-        "| workload | clients | "
-        + " | ".join(f"{n} lookups/s" for n in names)
-        + (" | ratio pysrsd/postsrsd" if len(names) == 2 else "")
-        + (" | pysrsd process CPU (cores) |" if "pysrsd" in names else " |")
-    )
-    columns = len(names) + (len(names) == 2) + ("pysrsd" in names)
-    print("|---|---:|" + "---:|" * columns)
+
+def prepare(
+    running: dict[str, Server], work: Path, workload: str, clients: int, per_client: int
+) -> dict[str, list[Path]]:
+    """Key files per server: its own SRS addresses for reverse-srs, the same keys otherwise."""
+    keys = senders(workload, clients, per_client)
+    shared = key_files(work, workload, keys, "all")
+    files = {}
+    first_minted: list[Path] | None = None
+    for name, server in running.items():
+        if workload != "reverse-srs":
+            files[name] = shared
+        elif server.finds:
+            minted = [servers.mint(server.forward, k) for k in keys]
+            files[name] = key_files(work, workload, minted, name)
+            first_minted = first_minted or files[name]
+    for name, server in running.items():
+        if workload == "reverse-srs" and not server.finds:
+            files[name] = first_minted or shared  # the ceiling answers anything alike
+    return files
+
+
+def measure(
+    running: dict[str, Server],
+    work: Path,
+    workloads: list[str],
+    clients_list: list[int],
+    total: int,
+    runs: int,
+) -> dict[Point, list[Run]]:
+    names = list(running)
+    results: dict[Point, list[Run]] = {}
     for workload in workloads:
         for clients in clients_list:
-            rates = [median(results[workload, n, clients]) for n in names]
-            row = f"| {workload} | {clients} | " + " | ".join(f"{r:,.0f}" for r in rates)
-            if len(names) == 2:
-                row += f" | {rates[0] / rates[1]:.2f}"
-            if "pysrsd" in names:
-                row += f" | {median(cores[workload, 'pysrsd', clients]):.2f}"
-            print(row + " |")
-    print()
-    print("| workload | " + " | ".join(f"{n} p50 / p99 µs" for n in names) + " |")
-    print("|---|" + "---:|" * len(names))
-    for workload in workloads:
-        print(
-            f"| {workload} | "
-            + " | ".join(f"{lat[workload, n][0]:.0f} / {lat[workload, n][1]:.0f}" for n in names)
-            + " |"
-        )
-    print()
-    for name in names:
-        print(
-            f"start-up to first answer, {name}: median {median(startup[name]) * 1000:.0f} ms "
-            f"(max {max(startup[name]) * 1000:.0f} ms, {len(startup[name])} starts)"
-        )
-    if pid:
-        print(f"pysrsd peak RSS (VmHWM) after the runs: {hwm_runs / 1024:.1f} MiB")
-        print(
-            f"pysrsd with 1,000 idle connections: RSS {rss_idle / 1024:.1f} MiB, "
-            f"peak {hwm_idle / 1024:.1f} MiB"
-        )
-    shutil.rmtree(work)
-    return 0
+            per_client = max(total // clients, 1_000)
+            files = prepare(running, work, workload, clients, per_client)
+            for r in range(runs):
+                for name in names[r % len(names) :] + names[: r % len(names)]:
+                    one = drive(running[name], workload, files[name], per_client, work)
+                    results.setdefault((workload, name, clients), []).append(one)
+            line = f"{workload:14} c={clients:<3}"
+            for name in names:
+                point = results[workload, name, clients]
+                rate = median([x.rate for x in point])
+                line += f" {name} {rate:7.0f}/s {median([x.cpu_us for x in point]):5.1f}µs"
+            print(f"{line}  {load()}", flush=True)
+            for path in work.glob("*.keys"):
+                path.unlink()
+    return results
 
 
 if __name__ == "__main__":

@@ -1,0 +1,145 @@
+"""The servers ``compare.py`` measures: how to start each, and the keys each one can verify.
+
+- pysrsd: ``python -m pysrsd`` (or any command), defaults, log level info to a file; one or
+  more variants with extra arguments (``uvloop=--event-loop uvloop``).
+- postsrsd 1.x (Debian's ``/usr/sbin/postsrsd``), pfix-srsd (pfixtools on libsrs2, built from
+  source), both tcp_table, when their binaries exist.
+- the ceiling (``ceiling.c``, compiled here with ``cc`` when no binary is given): answers every
+  line ``500`` with no work at all, so it shows what the clients and the kernel allow.
+
+Valid SRS addresses for the reverse workload are minted by each daemon's own forward table
+(pipelined on one connection), so each verifies addresses in its own hash format.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+DOMAIN = "bench.example"
+SECRET = b"benchmark-secret-0123456789"
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    forward: int
+    reverse: int
+    finds: bool = True  # False for the ceiling: every reply is 500
+
+    def port(self, workload: str) -> int:
+        return self.forward if workload == "forward" else self.reverse
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ask(port: int, key: bytes, timeout: float = 5.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(b"get " + key + b"\n")
+        return s.recv(4096)
+
+
+def _answers(server: Server, t0: float) -> float:
+    """Wait until both tables answer; the time from ``t0``. Stops the server if they never do."""
+    try:
+        for port in {server.forward, server.reverse}:
+            while True:
+                try:
+                    if ask(port, b"probe@example.com"):
+                        break
+                except OSError:
+                    pass
+                if server.proc.poll() is not None or time.monotonic() > t0 + 20:
+                    raise RuntimeError(f"{server.name}: nothing answers on port {port}")
+                time.sleep(0.002)
+    except BaseException:
+        server.stop()
+        raise
+    return time.monotonic() - t0
+
+
+def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen(cmd, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)
+
+
+def start_pysrsd(work: Path, name: str, command: list[str]) -> tuple[Server, float]:
+    fwd, rev = free_port(), free_port()
+    cmd = [*command, "--forward-port", str(fwd), "--reverse-port", str(rev)]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    t0 = time.monotonic()
+    proc = _spawn([*cmd, DOMAIN, str(work / "secret")], work / f"{name}.log")
+    server = Server(name, proc, fwd, rev)
+    return server, _answers(server, t0)
+
+
+def start_postsrsd(work: Path, binary: str) -> tuple[Server, float]:
+    fwd, rev = free_port(), free_port()
+    cmd = [binary, f"-s{work / 'secret'}", f"-d{DOMAIN}", f"-f{fwd}", f"-r{rev}", "-l127.0.0.1"]
+    t0 = time.monotonic()
+    server = Server("postsrsd", _spawn(cmd, work / "postsrsd.log"), fwd, rev)
+    return server, _answers(server, t0)
+
+
+def start_pfix_srsd(work: Path, binary: str) -> tuple[Server, float]:
+    fwd, rev = free_port(), free_port()
+    cmd = [binary, "-f", "-u", "-P", "tcp", "-e", str(fwd), "-d", str(rev)]
+    t0 = time.monotonic()
+    proc = _spawn([*cmd, DOMAIN, str(work / "secret")], work / "pfix-srsd.log")
+    server = Server("pfix-srsd", proc, fwd, rev)
+    return server, _answers(server, t0)
+
+
+def start_ceiling(work: Path, binary: str) -> tuple[Server, float]:
+    port = free_port()
+    t0 = time.monotonic()
+    server = Server("ceiling", _spawn([binary, str(port)], work / "ceiling.log"), port, port)
+    server.finds = False
+    return server, _answers(server, t0)
+
+
+def build_ceiling(work: Path) -> str | None:
+    """Compile ceiling.c into ``work``; None (and why) when there is no C compiler."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        print("ceiling: no C compiler (cc) found: not measured")
+        return None
+    binary = work / "ceiling"
+    subprocess.run([compiler, "-O2", "-o", str(binary), str(HERE / "ceiling.c")], check=True)
+    return str(binary)
+
+
+def mint(port: int, senders: list[bytes], batch: int = 500) -> list[bytes]:
+    """Each sender's forward rewrite by the daemon on ``port`` (pipelined, in batches)."""
+    out: list[bytes] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        replies = s.makefile("rb")
+        for start in range(0, len(senders), batch):
+            chunk = senders[start : start + batch]
+            s.sendall(b"".join(b"get " + k + b"\n" for k in chunk))
+            for key in chunk:
+                reply = replies.readline()
+                if not reply.startswith(b"200 "):
+                    raise RuntimeError(f"forward of {key!r} on port {port}: {reply!r}")
+                out.append(reply[4:-1])
+    return out
