@@ -266,5 +266,6 @@ async def housekeeping(hub: Hub, interval: float = 1.0) -> None:
             if closed:
                 log.debug("idle_closed", connections=closed)
             hub.runtime.check_files()
+            tables.REFUSALS.flush()  # the summary of a flood that has stopped
         except Exception:  # housekeeping must go on whatever happens
             log.exception("housekeeping_failed")

@@ -2,8 +2,9 @@
 
 Reload (SIGHUP, or a change seen on the secrets or exclusion file) builds a new State and
 swaps one reference, so a lookup sees either the old State or the new one, never a mix. A file
-that cannot be read (missing, unreadable, empty) keeps its last good contents and logs an
-error; at start the same problem is a ``ConfigError``.
+that cannot be read (missing, unreadable, empty) keeps its last good contents; at start the
+same problem is a ``ConfigError``. Each reload logs one event: ``reloaded`` (info) or
+``reload_failed`` (error: what was kept, what was reloaded, why), never both.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ class Runtime:
         return _signature(self._settings.secrets_file), _signature(self._settings.exclude_file)
 
     def _report(self, keyring: Keyring, exclusions: Exclusions, event: str, **why: str) -> None:
-        log.info(
+        level = log.error if event == "reload_failed" else log.info
+        level(
             event,
             **why,
             secrets=len(keyring),
@@ -114,23 +116,33 @@ class Runtime:
             )
 
     def reload(self, why: str = "signal") -> bool:
-        """Re-read both files; keep the last good contents of a file that fails."""
+        """Re-read both files; keep the last good contents of a file that fails. One event
+        says what was reloaded and what was kept: ``reloaded`` (info) when both files were
+        read, ``reload_failed`` (error, with the reasons) when either was kept; the counts
+        are those now in use."""
         self._signatures = self._stat()
         old = self.state
-        ok = True
+        errors: dict[str, str] = {}
         try:
             keyring = load_keyring(self._settings.secrets_file)
         except ConfigError as exc:
-            log.error("reload_failed", file="secrets", error=str(exc), kept="previous secrets")
-            keyring, ok = old.keyring, False
+            keyring, errors["secrets"] = old.keyring, str(exc)
         try:
             exclusions = load_exclusions(self._settings.exclude_file)
         except ConfigError as exc:
-            log.error("reload_failed", file="exclusions", error=str(exc), kept="previous map")
-            exclusions, ok = old.exclusions, False
+            exclusions, errors["exclusions"] = old.exclusions, str(exc)
         self.state = build_state(self._settings, keyring, exclusions, self._clock)
-        self._report(keyring, exclusions, "reloaded", why=why)
-        return ok
+        done = [name for name in ("secrets", "exclusions") if name not in errors]
+        if not errors:
+            self._report(keyring, exclusions, "reloaded", why=why, reloaded="secrets, exclusions")
+            return True
+        kept = ", ".join(f"previous {name}" for name in errors)
+        reloaded = ", ".join(done) or "nothing"
+        error = "; ".join(errors.values())
+        self._report(
+            keyring, exclusions, "reload_failed", why=why, kept=kept, reloaded=reloaded, error=error
+        )
+        return False
 
     def check_files(self) -> bool:
         """Reload if either file changed since the last look (in place or renamed over)."""

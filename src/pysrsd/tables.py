@@ -1,6 +1,6 @@
 """Policy: a forward or reverse lookup → ``Answer``. The one place statuses are decided.
 
-Forward table (sender_canonical_maps), in order (DESIGN.md "Forward table"):
+Forward table (sender_canonical_maps), in order (docs/settings.md, "Tables"):
   not an address → NOT_FOUND; excluded → NOT_FOUND "domain/address excluded";
   already at our SRS domain → NOT_FOUND (Postfix re-queries a result until it maps to itself,
   so our own SRS addresses must stay as they are; always-rewrite rewrites only plain ones);
@@ -10,6 +10,9 @@ Reverse table (recipient_canonical_maps), asked for every recipient of every mes
   NOT_FOUND unless reverse-any-domain; otherwise the engine decides (hash, day stamp).
 An address problem is never TEMP_FAIL: a 400 on the reverse table defers every mail to that
 recipient (postsrsd PR #198). TEMP_FAIL is only for an unexpected fault, which is logged.
+Logs: a rewrite at info; an SRS address of our domain that the engine refuses (forged or stale
+backscatter) at info with its reason, bounded per minute (``refusals``); every other not-found
+(ordinary recipients above all) only at debug, at no cost when debug is off.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pysrsd import logs
 from pysrsd.engine import Rewritten, is_srs
 from pysrsd.logs import printable
 from pysrsd.lookup import Answer, Status, Table
+from pysrsd.refusals import RefusalLog
 from pysrsd.state import State
 
 log = structlog.get_logger("pysrsd.lookup")
@@ -28,6 +32,8 @@ _NOT_SRS = Answer(Status.NOT_FOUND, b"not an SRS address")
 _FOREIGN = Answer(Status.NOT_FOUND, b"SRS address of another domain")
 _OWN = Answer(Status.NOT_FOUND, b"already at the SRS domain")
 _FAULT = Answer(Status.TEMP_FAIL, b"internal error")
+_NOT_SRS_REASON = "not an SRS address"  # e.g. a quoted ordinary local part: stays silent
+REFUSALS = RefusalLog()  # housekeeping calls REFUSALS.flush() for the summary line
 
 
 def _domain(address: bytes) -> bytes:
@@ -58,6 +64,8 @@ def reverse(state: State, key: bytes) -> Answer:
     outcome = state.engine.reverse(key)
     if isinstance(outcome, Rewritten):
         return Answer(Status.FOUND, outcome.address)
+    if outcome.reason != _NOT_SRS_REASON:
+        REFUSALS.refused(Table.REVERSE.value, key, outcome.reason)
     return Answer(Status.NOT_FOUND, outcome.reason.encode())
 
 
@@ -65,7 +73,8 @@ _HANDLERS = {Table.FORWARD: forward, Table.REVERSE: reverse}
 
 
 def lookup(state: State, table: Table, key: bytes) -> Answer:
-    """Answer one query and log it: rewrites at info, not-found at debug, faults at error."""
+    """Answer one query and log it: rewrites at info, refused bounces at info (bounded, by
+    ``reverse``), other not-found at debug, faults at error."""
     try:
         answer = _HANDLERS[table](state, key)
     except Exception:  # a bug must not take the daemon down; Postfix retries a 400

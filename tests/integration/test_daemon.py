@@ -268,3 +268,27 @@ def test_bad_configuration_exits_2_with_one_line(
     assert result.returncode == 2
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and mentions in lines[0]
+
+
+def test_each_reload_logs_one_event_that_says_what_was_kept(tmp_path: Path, secrets: Path) -> None:
+    """Issue 10: a failed secrets reload was followed by a 'reloaded' line that read as a
+    success. Now: one event per reload, 'reload_failed' naming what was kept and why."""
+    with running_daemon(tmp_path, secrets) as daemon:
+        secrets.write_text("")
+        daemon.signal(signal.SIGHUP)
+        assert _eventually(lambda: "event='reload_failed'" in daemon.log_text())
+        time.sleep(1.5)  # the file watcher may reload too: it must not say "reloaded" either
+        failed_only = daemon.log_text()
+        write_secrets(secrets, SECRET)
+        daemon.signal(signal.SIGHUP)
+        assert _eventually(lambda: "event='reloaded'" in daemon.log_text())
+        reloaded = [line for line in daemon.log_text().splitlines() if "event='reloaded'" in line]
+    assert "event='reloaded'" not in failed_only
+    failed = [line for line in failed_only.splitlines() if "event='reload_failed'" in line]
+    for line in failed:
+        assert "level='error'" in line
+        assert "kept='previous secrets'" in line
+        assert "reloaded='exclusions'" in line
+        assert "secrets-file" in line
+    assert "level='info'" in reloaded[0]
+    assert "reloaded='secrets, exclusions'" in reloaded[0]

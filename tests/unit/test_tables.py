@@ -149,3 +149,32 @@ for key in [b"f@example.com", srs0(b"f@example.com"), b"SRS0=x@fwd.example"]:
     assert [e["event"] for e in events].count("rewrite") == 2
     assert all({"table", "address"} <= e.keys() for e in events)
     assert SECRET.decode() not in result.stderr
+
+
+def test_refused_bounces_are_logged_at_info_and_ordinary_recipients_are_not() -> None:
+    """At the default level: each refused SRS bounce with its reason; nothing for the
+    recipients every delivery asks about, nor for SRS addresses of other domains."""
+    program = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from pysrsd import logs, tables
+from pysrsd.lookup import Table
+from test_tables import make_state, srs0
+logs.configure("info", "json")
+state = make_state()
+forged = srs0(b"victim@example.com", secret=b"attacker")
+keys = [b"alice@example.com", b'"a b"@example.com', b"SRS0=x=y=z=w@elsewhere.example",
+        forged, b"SRS0=AAAA=AA=example.com=a@fwd.example", b"SRS0=broken@fwd.example"]
+for key in keys:
+    tables.lookup(state, Table.REVERSE, key)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(e["event"], e["level"], e["reason"]) for e in events] == [
+        ("refused", "info", "bad hash"),
+        ("refused", "info", "expired or invalid day stamp"),
+        ("refused", "info", "malformed SRS0 address"),
+    ]
+    assert events[0]["address"] == srs0(b"victim@example.com", secret=b"attacker").decode()
