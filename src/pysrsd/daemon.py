@@ -29,7 +29,7 @@ from pathlib import Path
 
 import structlog
 
-from pysrsd import privileges, systemd
+from pysrsd import metrics, privileges, systemd, tables
 from pysrsd.errors import ConfigError
 from pysrsd.lookup import Codec, Table
 from pysrsd.server import Connection, Hub, factory, housekeeping
@@ -66,6 +66,7 @@ class Daemon:
         self.settings = settings
         self.runtime = runtime
         self.hub = Hub(runtime, settings.max_connections, settings.idle_timeout)
+        self.metrics = metrics.build(settings, runtime, self.hub)  # ConfigError: no library
         self.stop = asyncio.Event()
         self.listeners: list[Listener] = []
 
@@ -81,8 +82,9 @@ class Daemon:
 
     async def _serve(self, name: str, where: str, open_: Opener) -> None:
         table, codec = self._codecs(name)
+        lookup = self.metrics.meter("socketmap" if table is None else "tcp_table", tables.lookup)
         try:
-            server = await open_(factory(self.hub, table, codec))
+            server = await open_(factory(self.hub, table, codec, lookup))
         except OSError as exc:
             raise ConfigError(
                 f"listen: cannot listen on {where} ({name}): {exc.strerror}"
@@ -125,6 +127,23 @@ class Daemon:
                 host = host[1:-1] if host.startswith("[") else host
                 await self._serve("socketmap", rest, _tcp(loop, host, int(port_text)))
 
+    async def _serve_metrics(self) -> None:
+        """The /metrics endpoint, bound like the listeners (before privileges are dropped),
+        also under socket activation: it is not one of the sockets systemd passes."""
+        if self.metrics.registry is None or self.settings.metrics is None:
+            return
+        from pysrsd import metrics_http
+
+        try:
+            server = await metrics_http.Endpoint(self.metrics.registry).listen(
+                self.settings.metrics
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"metrics: cannot listen on {self.settings.metrics}: {exc.strerror}"
+            ) from None
+        self.listeners.append(("metrics", server))
+
     def _on_hup(self) -> None:
         systemd.notify("RELOADING=1")
         self.runtime.reload("SIGHUP")
@@ -140,6 +159,7 @@ class Daemon:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         await self.bind()
+        await self._serve_metrics()
         self.hub.max_connections = connection_limit(
             self.settings.max_connections, ACCEPT_BATCH * len(self.listeners) + FD_RESERVE
         )

@@ -33,14 +33,15 @@ from typing import cast
 import structlog
 
 from pysrsd import tables
-from pysrsd.lookup import Codec, Malformed, Query, Table
-from pysrsd.state import Runtime
+from pysrsd.lookup import Answer, Codec, Malformed, Query, Table
+from pysrsd.state import Runtime, State
 
 log = structlog.get_logger("pysrsd.server")
 HIGH_WATER = 64 * 1024
 LOW_WATER = 16 * 1024
 READ_SIZE = 4096
 QUIET = 1.0  # seconds without a request after which a reply is surely read (shutdown)
+Lookup = Callable[[State, Table, bytes], Answer]
 
 
 class Hub:
@@ -58,6 +59,7 @@ class Hub:
         self.idle: OrderedDict[Connection, None] = OrderedDict()
         self.busy: dict[Connection, None] = {}
         self.closing: set[Connection] = set()  # closed by close_all, replies still flushing
+        self.accepted = 0
         self.refused = 0
         self.evicted = 0
         self.read_buffer = memoryview(bytearray(READ_SIZE))  # shared: copied out at once
@@ -74,6 +76,7 @@ class Hub:
             self.evicted += 1
             self.drop(victim)
         self.idle[conn] = None
+        self.accepted += 1
         return True
 
     def touch(self, conn: Connection) -> None:
@@ -123,10 +126,13 @@ class Connection(asyncio.BufferedProtocol):
     once: ``READ_SIZE`` bounds both the work done per turn of the loop and the reply burst.
     """
 
-    def __init__(self, hub: Hub, table: Table | None, codec: Codec) -> None:
+    def __init__(
+        self, hub: Hub, table: Table | None, codec: Codec, lookup: Lookup = tables.lookup
+    ) -> None:
         self.hub = hub
         self.table = table
         self.codec = codec
+        self.lookup = lookup  # tables.lookup, or the same counted by metrics
         self.transport: asyncio.Transport | None = None
         self.loop = asyncio.get_running_loop()
         self.last_active = self.loop.time()
@@ -175,7 +181,7 @@ class Connection(asyncio.BufferedProtocol):
             if type(event) is Query:
                 table = event.table or self.table
                 assert table is not None
-                out.append(codec.encode(tables.lookup(state, table, event.key)))
+                out.append(codec.encode(self.lookup(state, table, event.key)))
             else:
                 assert isinstance(event, Malformed)
                 self._log_malformed(event)
@@ -249,9 +255,11 @@ class Connection(asyncio.BufferedProtocol):
             self.transport.close()
 
 
-def factory(hub: Hub, table: Table | None, codec: Callable[[], Codec]) -> Callable[[], Connection]:
+def factory(
+    hub: Hub, table: Table | None, codec: Callable[[], Codec], lookup: Lookup = tables.lookup
+) -> Callable[[], Connection]:
     def make() -> Connection:
-        return Connection(hub, table, codec())
+        return Connection(hub, table, codec(), lookup)
 
     return make
 

@@ -88,6 +88,11 @@ class Runtime:
         exclusions = load_exclusions(settings.exclude_file)
         self.state = build_state(settings, keyring, exclusions, clock)
         self._report(keyring, exclusions, "loaded")
+        # For metrics, read at scrape time: reload results, and since when the signing
+        # secret signs (the secrets file's modification time when it was first seen).
+        self.reloads_ok = self.reloads_failed = 0
+        self.last_good_load = clock()
+        self.signing_since = self._modified(self._signatures[0])
 
     def _stat(self) -> tuple[FileSignature, FileSignature]:
         return _signature(self._settings.secrets_file), _signature(self._settings.exclude_file)
@@ -132,10 +137,15 @@ class Runtime:
         except ConfigError as exc:
             exclusions, errors["exclusions"] = old.exclusions, str(exc)
         self.state = build_state(self._settings, keyring, exclusions, self._clock)
+        if keyring.fingerprint != old.keyring.fingerprint:
+            self.signing_since = self._modified(self._signatures[0])
         done = [name for name in ("secrets", "exclusions") if name not in errors]
         if not errors:
+            self.reloads_ok += 1
+            self.last_good_load = self._clock()
             self._report(keyring, exclusions, "reloaded", why=why, reloaded="secrets, exclusions")
             return True
+        self.reloads_failed += 1
         kept = ", ".join(f"previous {name}" for name in errors)
         reloaded = ", ".join(done) or "nothing"
         error = "; ".join(errors.values())
@@ -143,6 +153,9 @@ class Runtime:
             keyring, exclusions, "reload_failed", why=why, kept=kept, reloaded=reloaded, error=error
         )
         return False
+
+    def _modified(self, signature: FileSignature) -> float:
+        return self._clock() if signature is None else signature[2] / 1e9
 
     def check_files(self) -> bool:
         """Reload if either file changed since the last look (in place or renamed over)."""

@@ -1,0 +1,238 @@
+"""Prometheus metrics: what is counted, and the cheap meter on the lookup path.
+
+Contract:
+- ``build(settings, runtime, connections)`` returns ``Metrics``: the real thing when the
+  ``metrics`` setting is given, otherwise a stand-in whose ``meter`` hands back the lookup
+  function itself, so a daemon without metrics pays nothing and no caller branches per lookup.
+  Asking for metrics without ``prometheus-client`` installed is a ``ConfigError``.
+- Observed at the edges only: the transport wraps its lookup function (``meter``); connection,
+  reload, secret and exclusion figures are read from the objects that already keep them, at
+  scrape time. The engine and the codecs never import this module.
+- The lookup path touches plain integers, not the library's locked values: the event loop's
+  thread is the only writer and scrapes are served on that same loop (``scrape``), so a scrape
+  always sees whole lookups. Per lookup: two clock reads, one bisect, three integer updates.
+- Every series the daemon can produce exists from the start, at zero (alerts on ``increase``
+  see the first event).
+- ``observe_database(operation, ok, seconds)`` is the envelope database's entry point; a
+  no-op until a daemon with metrics and a database enables it.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol
+
+from pysrsd.errors import ConfigError
+from pysrsd.lookup import Answer, Status, Table
+from pysrsd.settings import Settings
+from pysrsd.state import Runtime, State
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import CollectorRegistry
+
+Lookup = Callable[[State, Table, bytes], Answer]
+PROTOCOLS = ("tcp_table", "socketmap")
+# Seconds. An HMAC lookup takes microseconds; a database lookup milliseconds.
+LOOKUP_BUCKETS = (5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1)
+DATABASE_BUCKETS = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 0.5, 2.5)
+DATABASE_OPERATIONS = ("get", "put")
+
+# The reason a lookup was not rewritten, from the answer's text (tables.py and the engine's
+# ``Unchanged`` reasons). A text not listed counts as "other": a test keeps this list whole.
+NOT_REWRITTEN = {
+    b"not a valid address": "not_address",
+    b"domain excluded": "excluded",
+    b"address excluded": "excluded",
+    b"already at the SRS domain": "own_domain",
+    b"not an SRS address": "not_srs",
+    b"SRS address of another domain": "foreign",
+    b"bad hash": "bad_hash",
+    b"expired or invalid day stamp": "expired",
+    b"malformed SRS0 address": "malformed",
+    b"malformed SRS1 address": "malformed",
+    b"address too long": "malformed",
+}
+TEMPORARY = {b"internal error": "internal"}
+REASONS = {
+    Table.FORWARD: ("not_address", "excluded", "own_domain", "malformed"),
+    Table.REVERSE: ("not_srs", "foreign", "bad_hash", "expired", "malformed"),
+}
+SAMPLE = 8  # one lookup in SAMPLE is timed: two clock reads cost more than the counting
+
+
+def slots(table: Table) -> tuple[tuple[str, str], ...]:
+    """(outcome, reason) of each counter of ``table``, in the order of ``Counts.counts``."""
+    return (
+        ("rewritten", "none"),
+        *(("not_rewritten", reason) for reason in (*REASONS[table], "other")),
+        *(("temporary_failure", reason) for reason in (*TEMPORARY.values(), "other")),
+    )
+
+
+class Counts:
+    """One table's lookups on one protocol: one integer per (outcome, reason) slot."""
+
+    def __init__(self, table: Table) -> None:
+        names = slots(table)
+        self.counts = [0] * len(names)
+        self.index = {
+            text: names.index(("not_rewritten", reason))
+            for text, reason in NOT_REWRITTEN.items()
+            if reason in REASONS[table]
+        }
+        self.index.update({t: names.index(("temporary_failure", r)) for t, r in TEMPORARY.items()})
+        self.other = names.index(("not_rewritten", "other")), len(names) - 1
+
+    def slot(self, answer: Answer) -> int:
+        """The slot of an answer whose text is not in ``index`` (rare: the slow way)."""
+        return self.other[answer.status is Status.TEMP_FAIL]
+
+
+class Connections(Protocol):
+    """What the transport's connection hub already counts."""
+
+    max_connections: int
+    accepted: int
+    evicted: int
+    refused: int
+
+    def __len__(self) -> int: ...
+
+
+class Metrics:
+    """The stand-in (metrics off): nothing is measured, nothing is served."""
+
+    enabled = False
+    registry: CollectorRegistry | None = None
+
+    def meter(self, protocol: str, lookup: Lookup) -> Lookup:
+        return lookup
+
+
+class LiveMetrics(Metrics):
+    enabled = True
+
+    def __init__(self, runtime: Runtime, connections: Connections, database: bool) -> None:
+        from prometheus_client import (
+            CollectorRegistry,
+            GCCollector,
+            PlatformCollector,
+            ProcessCollector,
+        )
+
+        self.runtime = runtime
+        self.connections = connections
+        # per table: one count per bucket (the last is +Inf), then the sum of seconds
+        self.histograms = {t: [0.0] * (len(LOOKUP_BUCKETS) + 2) for t in Table}
+        self.counts = {(p, t): Counts(t) for p in PROTOCOLS for t in Table}
+        self.registry = CollectorRegistry(auto_describe=False)
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
+        self.registry.register(self)
+        if database:
+            _enable_database(self.registry)
+
+    def meter(self, protocol: str, lookup: Lookup) -> Lookup:
+        """``lookup``, counted (every one) and timed (one in ``SAMPLE``), for one protocol."""
+        forward = self.counts[protocol, Table.FORWARD]
+        reverse = self.counts[protocol, Table.REVERSE]
+        f_counts, f_slot = forward.counts, forward.index.get
+        r_counts, r_slot = reverse.counts, reverse.index.get
+        f_hist, r_hist = self.histograms[Table.FORWARD], self.histograms[Table.REVERSE]
+        clock, bounds = time.perf_counter, LOOKUP_BUCKETS
+        found, is_forward = Status.FOUND, Table.FORWARD
+        countdown = SAMPLE
+
+        def metered(state: State, table: Table, key: bytes) -> Answer:
+            nonlocal countdown
+            countdown -= 1
+            if countdown:
+                answer = lookup(state, table, key)
+            else:
+                countdown = SAMPLE
+                start = clock()
+                answer = lookup(state, table, key)
+                elapsed = clock() - start
+                histogram = f_hist if table is is_forward else r_hist
+                histogram[bisect_left(bounds, elapsed)] += 1
+                histogram[-1] += elapsed
+            counts, slot = (f_counts, f_slot) if table is is_forward else (r_counts, r_slot)
+            if answer.status is found:
+                counts[0] += 1
+            else:
+                index = slot(answer.text)
+                if index is None:  # a reason not listed: "other"
+                    index = (forward if table is is_forward else reverse).slot(answer)
+                counts[index] += 1
+            return answer
+
+        return metered
+
+    def collect(self) -> Iterator[Metric]:
+        from pysrsd import metrics_families
+
+        yield from metrics_families.lookups(self.counts, self.histograms)
+        yield from metrics_families.connections(self.connections)
+        yield from metrics_families.runtime(self.runtime, time.time())
+
+
+def build(settings: Settings, runtime: Runtime, connections: Connections) -> Metrics:
+    if settings.metrics is None:
+        return Metrics()
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "--metrics (PYSRSD_METRICS): prometheus-client is not installed "
+            "(pip install 'pysrsd[metrics]')"
+        ) from None
+    return LiveMetrics(runtime, connections, settings.original_envelope != "embedded")
+
+
+# -- envelope database ------------------------------------------------------------------
+def _ignore(operation: str, ok: bool, seconds: float) -> None:
+    return None
+
+
+_database: Callable[[str, bool, float], None] = _ignore
+
+
+def observe_database(operation: str, ok: bool, seconds: float) -> None:
+    """Count one envelope database operation ("get", "put") and its duration in seconds."""
+    _database(operation, ok, seconds)
+
+
+def _enable_database(registry: CollectorRegistry) -> None:
+    from prometheus_client import Counter, Histogram
+
+    global _database
+    operations = Counter(
+        "pysrsd_database_operations",
+        "Envelope database operations, by operation and result (ok, error).",
+        ("operation", "result"),
+        registry=registry,
+    )
+    latency = Histogram(
+        "pysrsd_database_operation_duration_seconds",
+        "Time taken by envelope database operations.",
+        ("operation",),
+        buckets=DATABASE_BUCKETS,
+        registry=registry,
+    )
+    children = {}  # pre-bound: no label lookup per operation
+    for op in DATABASE_OPERATIONS:
+        for ok in (True, False):
+            children[op, ok] = operations.labels(op, "ok" if ok else "error")
+        latency.labels(op)
+
+    def observe(operation: str, ok: bool, seconds: float) -> None:
+        child = children.get((operation, ok))
+        if child is None:  # an operation not foreseen: bound on first use
+            child = children[operation, ok] = operations.labels(operation, "ok" if ok else "error")
+        child.inc()
+        latency.labels(operation).observe(seconds)
+
+    _database = observe
