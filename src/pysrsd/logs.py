@@ -14,6 +14,7 @@ import datetime
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import structlog
@@ -121,6 +122,36 @@ def _flush_at_exit() -> None:
             _writer.flush()
 
 
+def _rewrite_structlog(table: str, address: str, result: str) -> None:
+    structlog.get_logger("pysrsd.lookup").info(
+        "rewrite", table=table, address=address, result=result
+    )
+
+
+def _rewrite_off(table: str, address: str, result: str) -> None:
+    return None
+
+
+def _rewrite_kv(prefix: str) -> Callable[[str, str, str], None]:
+    """The rewrite line in the kv format, without structlog's call chain (7 -> 2 us per
+    rewrite): the very text ``_stamp`` and ``_render_kv`` (and the journal prefix) make."""
+    writer = _writer
+    assert writer is not None
+
+    def rewrite(table: str, address: str, result: str) -> None:
+        writer.info(
+            f"{prefix}ts={_now_iso()!r} level='info' event='rewrite' "
+            f"table={table!r} address={address!r} result={result!r}"
+        )
+
+    return rewrite
+
+
+# ``rewrite(table, address, result)``: the info event logged for every rewrite (the one log
+# line per lookup), the same line as ``log.info("rewrite", ...)`` would make; set by configure.
+rewrite: Callable[[str, str, str], None] = _rewrite_structlog
+
+
 def configure(
     level: str = "info", fmt: str = "kv", *, journal: bool = False, stream: TextIO | None = None
 ) -> None:
@@ -130,7 +161,7 @@ def configure(
     processors: list[Any] = [_stamp, renderer]
     if journal:
         processors.append(_journal_prefix)
-    global _writer, debug_enabled
+    global _writer, debug_enabled, rewrite
     debug_enabled = level == "debug"
     if _writer is not None:
         _writer.flush()
@@ -143,6 +174,12 @@ def configure(
         logger_factory=_writer,
         cache_logger_on_first_use=True,
     )
+    if level not in ("debug", "info"):
+        rewrite = _rewrite_off
+    elif fmt == "kv":
+        rewrite = _rewrite_kv(f"<{_PRIORITY['info']}>" if journal else "")
+    else:
+        rewrite = _rewrite_structlog
 
 
 def printable(data: bytes) -> str:

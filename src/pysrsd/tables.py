@@ -81,12 +81,7 @@ def lookup(state: State, table: Table, key: bytes) -> Answer:
         log.exception("lookup_failed", table=table.value, address=printable(key))
         return _FAULT
     if answer.status is Status.FOUND:
-        log.info(
-            "rewrite",
-            table=table.value,
-            address=printable(key),
-            result=printable(answer.text),
-        )
+        logs.rewrite(table.value, printable(key), printable(answer.text))
     elif logs.debug_enabled:  # the not-SRS path every delivery takes: no work when off
         log.debug(
             "not_found", table=table.value, address=printable(key), reason=answer.text.decode()
