@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from harness import write_secrets
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
@@ -18,7 +19,6 @@ from pysrsd.errors import ConfigError
 from pysrsd.lookup import Status, Table
 from pysrsd.settings import Settings
 from pysrsd.state import Runtime
-from tests.harness import write_secrets
 
 DOMAIN = "fwd.example"
 SECRET = "metrics unit secret"
