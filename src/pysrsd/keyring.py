@@ -25,7 +25,7 @@ MAX_SECRETS_FILE = 1 << 20  # a secrets file is a few lines; refuse to slurp a h
 class Keyring:
     secrets: tuple[bytes, ...] = field(repr=False)
     fingerprint: str
-    too_open: bool  # readable by group or others
+    too_open: bool  # writable by its group, or open to others
 
     def __len__(self) -> int:
         return len(self.secrets)
@@ -52,5 +52,7 @@ def load_keyring(path: Path) -> Keyring:
     return Keyring(
         secrets=secrets,
         fingerprint=fingerprint(secrets[0]),
-        too_open=bool(info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)),
+        too_open=bool(
+            info.st_mode & (stat.S_IWGRP | stat.S_IRWXO)
+        ),  # 0640 root:pysrsd is the layout
     )

@@ -117,7 +117,7 @@ class Runtime:
             log.warning(
                 "secrets_file_too_open",
                 path=str(self._settings.secrets_file),
-                advice="chmod 0400 or 0600; it must be readable by the daemon's account only",
+                advice="chown root:pysrsd, chmod 0640: the daemon's group reads it, no one else",
             )
 
     def reload(self, why: str = "signal") -> bool:

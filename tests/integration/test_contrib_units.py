@@ -30,7 +30,12 @@ from harness import free_ports, write_secrets
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "contrib" / "systemd"
 SRC = ROOT / "src"
-UNIT_NAMES = ("pysrsd.service", "pysrsd-forward.socket", "pysrsd-reverse.socket")
+UNIT_NAMES = (
+    "pysrsd.service",
+    "pysrsd-forward.socket",
+    "pysrsd-reverse.socket",
+    "pysrsd-socketmap.socket",
+)
 REQUIRE_SYSTEM = os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1"
 TIMEOUT = 30  # a hang guard, not a measurement
 
@@ -65,7 +70,7 @@ def verify_copy(tmp_path: Path, mutate: str | None = None) -> subprocess.Complet
     stub.chmod(0o755)
     for name in UNIT_NAMES:
         text = (UNITS / name).read_text()
-        text = text.replace("ExecStart=/usr/local/bin/pysrsd", f"ExecStart={stub}")
+        text = text.replace("ExecStart=/usr/local/sbin/pysrsd", f"ExecStart={stub}")
         if mutate is not None and name == "pysrsd-forward.socket":
             text = text.replace("[Socket]\n", f"[Socket]\n{mutate}\n")
         (tmp_path / name).write_text(text)
@@ -114,7 +119,7 @@ def test_verify_check_notices_a_broken_unit(tmp_path: Path, mutation: str) -> No
 def test_shipped_units_state_the_contract() -> None:
     service = unit_settings("pysrsd.service")
     assert service["Type"] == ["notify"]
-    assert service["ExecStart"][0].split()[0] == "/usr/local/bin/pysrsd"
+    assert service["ExecStart"][0].split()[0] == "/usr/local/sbin/pysrsd"
     assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert service["User"] == ["pysrsd"]
     assert service["Restart"] == ["on-failure"]
@@ -129,6 +134,12 @@ def test_shipped_units_state_the_contract() -> None:
         assert sock["ListenStream"] == [address]
         assert sock["FileDescriptorName"] == [fdname]
         assert sock["Service"] == ["pysrsd.service"]
+    # inside Postfix's queue directory (chrooted smtpd and cleanup), writable by Postfix only
+    socketmap = unit_settings("pysrsd-socketmap.socket")
+    assert socketmap["ListenStream"] == ["/var/spool/postfix/pysrsd/socketmap"]
+    assert socketmap["FileDescriptorName"] == ["socketmap"]
+    assert (socketmap["SocketGroup"], socketmap["SocketMode"]) == (["postfix"], ["0660"])
+    assert service["StateDirectory"] == ["pysrsd"]
 
 
 def test_sysusers_creates_the_service_account(tmp_path: Path) -> None:

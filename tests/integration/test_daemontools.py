@@ -1,8 +1,8 @@
 """The shipped daemontools service directory, run by the real svscan/supervise/multilog.
 
 The directory is copied to a scratch place and changed only where the host forces it:
-``env/`` gets the test's domain, secrets file and free ports (plus ``PYTHONPATH``, so the
-``pysrsd`` found on ``PATH`` — a two-line wrapper around this interpreter — imports the
+``env/`` gets the test's domain, secrets file and free ports (plus ``PYTHONPATH``, so that
+``/usr/local/sbin/pysrsd``, replaced by a two-line wrapper around this interpreter, imports the
 checkout), and the two ``setuidgid`` accounts become ones that exist here: ``nobody`` when it
 can run this interpreter, else ``root`` with ``PYSRSD_ALLOW_ROOT=1``; without root, ``setuidgid``
 is dropped. The pfix-srsd run script of the 2012 article is checked the same way with only its
@@ -34,6 +34,7 @@ from harness import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "contrib" / "daemontools" / "pysrsd"
+PROGRAM = "/usr/local/sbin/pysrsd"  # the one program path of the documented install
 SRC = ROOT / "src"
 REQUIRE_SYSTEM = os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1"
 TOOLS = ("svscan", "supervise", "svc", "svstat", "envdir", "setuidgid", "multilog")
@@ -219,7 +220,7 @@ def install(scratch: Path, scan_dir: Path, source: Path, name: str) -> tuple[Pat
 
 
 def make_secrets(scratch: Path, account: str | None) -> Path:
-    secrets = scratch / "pysrsd.secrets"
+    secrets = scratch / "secrets"
     secrets.write_text(SECRET_1 + "\n")
     if account is not None:
         shutil.chown(secrets, account, None)
@@ -228,7 +229,7 @@ def make_secrets(scratch: Path, account: str | None) -> Path:
 
 
 @pytest.fixture
-def shipped(scratch: Path, scan: Scan) -> Service:
+def shipped(scratch: Path, scan: Scan, wrapper: Path) -> Service:
     """The shipped directory, configured as the README says, linked into the scan dir."""
     account = account_for_daemon()
     definition, link = install(scratch, scan.path, SHIPPED, "pysrsd")
@@ -248,8 +249,12 @@ def shipped(scratch: Path, scan: Scan) -> Service:
     if account == "root":
         values["PYSRSD_ALLOW_ROOT"] = "1"
     shipped_names = {p.name for p in (SHIPPED / "env").iterdir()}
-    assert {"PYSRSD_DOMAIN", "PYSRSD_SECRETS_FILE"} <= shipped_names
+    # the settings live in /etc/pysrsd/pysrsd.toml: nothing in env/ may contradict it
+    assert not {"PYSRSD_DOMAIN", "PYSRSD_SECRETS_FILE", "PYSRSD_CONFIG"} & shipped_names
     write_env(definition / "env", values)
+    run = definition / "run"
+    assert PROGRAM in run.read_text()
+    run.write_text(run.read_text().replace(PROGRAM, str(wrapper / "pysrsd")))
     link.symlink_to(definition)
     scan.start()
     return Service(link, forward, reverse, secrets)

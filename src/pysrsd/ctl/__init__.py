@@ -7,14 +7,16 @@
                                   old ones, which still verify
   pysrsctl check                  validate the configuration and the files it names
   pysrsctl query [--reverse] ADDRESS   ask a running daemon over tcp_table
+  pysrsctl setup DOMAIN [--systemd | --daemontools DIR] [--socketmap] [--postfix] [--dry-run]
+                                  the first hour: account, files, service, main.cf lines
   pysrsctl health                 probe the running daemon over every configured endpoint
                                   (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
 
 Each command is a function from the parsed arguments to an exit status; ``build_parser()``
 returns the one parser that serves ``--help`` (and the man page).
 
-Exit status (health has its own, see ``health``): 0 found/ok, 1 not found, 2 bad configuration or usage, 3 temporary failure or
-daemon unreachable.
+Exit status (health has its own, see ``health``): 0 found/ok, 1 not found, 2 bad
+configuration or usage, 3 temporary failure or daemon unreachable.
 """
 
 from __future__ import annotations

@@ -21,5 +21,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"exclusions:  {len(state.exclusions)} entries")
     print(f"tcp_table:   forward {settings.forward_port}, reverse {settings.reverse_port}")
     if state.keyring.too_open:
-        print(f"warning: {settings.secrets_file} is readable by group or others", file=sys.stderr)
+        print(
+            f"warning: {settings.secrets_file} is writable by its group or open to others",
+            file=sys.stderr,
+        )
     return 0

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from pysrsd import __version__, cli
-from pysrsd.ctl import check, genkey, health, offline, query
+from pysrsd.ctl import check, genkey, health, offline, query, setup
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +45,36 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("address", help="the address to look up")
     sub.set_defaults(run=query.run)
     _add_health(commands.add_parser("health", help="probe the running daemon (0/1/2/3)"))
+    _add_setup(commands.add_parser("setup", help="set up the account, files, service, Postfix"))
     return parser
+
+
+def _add_setup(sub: argparse.ArgumentParser) -> None:
+    add = sub.add_argument
+    add("domain", metavar="DOMAIN", help="the SRS domain: rewritten senders end in @DOMAIN")
+    service = sub.add_mutually_exclusive_group()
+    service.add_argument(
+        "--systemd", action="store_true", help="install and enable the systemd units"
+    )
+    service.add_argument(
+        "--daemontools",
+        metavar="DIR",
+        help="install the service directory /etc/pysrsd/service and link it into svscan's "
+        "directory DIR (Debian: /etc/service)",
+    )
+    add(
+        "--socketmap",
+        action="store_true",
+        help="serve socketmap inside Postfix's queue directory (for chrooted smtpd and "
+        "cleanup) and print socketmap main.cf lines instead of tcp_table ones",
+    )
+    add(
+        "--postfix",
+        action="store_true",
+        help="apply the main.cf lines (main.cf is backed up first; then postfix check)",
+    )
+    add("--dry-run", action="store_true", help="print every step; change nothing")
+    sub.set_defaults(run=setup.run)
 
 
 def _add_health(sub: argparse.ArgumentParser) -> None:

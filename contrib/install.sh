@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install pysrsd from this checkout, as root, on Debian 12/13 (or any system with Python 3.11+):
+#   a virtual environment in /opt/pysrsd (Debian's own Python packages stay untouched: PEP 668),
+#   the commands linked as /usr/local/sbin/pysrsd and /usr/local/sbin/pysrsctl.
+# Prerequisite: apt-get install python3-venv
+# Run it again after "git pull" to upgrade; remove with: rm -r /opt/pysrsd /usr/local/sbin/pysrs*
+set -eu
+PYTHON=${PYTHON:-/usr/bin/python3}  # the system's Python: the daemon's account can run it
+PREFIX=/opt/pysrsd
+checkout=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install.sh: run it as root" >&2
+    exit 1
+fi
+if ! "$PYTHON" -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "install.sh: needs $PYTHON >= 3.11 with venv: apt-get install python3-venv" >&2
+    exit 1
+fi
+[ -x "$PREFIX/bin/pip" ] || "$PYTHON" -m venv "$PREFIX"
+"$PREFIX/bin/pip" install --quiet --disable-pip-version-check "$checkout"
+for command in pysrsd pysrsctl; do
+    ln -sfn "$PREFIX/bin/$command" "/usr/local/sbin/$command"
+done
+echo "installed $("$PREFIX/bin/pysrsctl" --version) in $PREFIX; commands in /usr/local/sbin"

@@ -1,0 +1,61 @@
+"""The one production layout, as ``pysrsctl setup`` builds it and the documentation shows it.
+
+  account and group ``pysrsd`` (system, no login); ``pysrsdlog`` for daemontools' multilog
+  /etc/pysrsd/               root:root 0755
+  /etc/pysrsd/pysrsd.toml    root:root 0644   domain, secrets file, account (the daemon's flags)
+  /etc/pysrsd/secrets        root:pysrsd 0640 the daemon reads it and cannot write it
+  /var/lib/pysrsd/           pysrsd:pysrsd 0750 (envelope database)
+  QUEUE/pysrsd/socketmap     the socketmap socket inside Postfix's queue directory, which
+                             chrooted smtpd and cleanup reach as ``unix:pysrsd/socketmap``
+  /usr/local/sbin/pysrsd     the program (linked from the virtual environment /opt/pysrsd)
+
+Values only, no I/O: the texts of the config file and of the main.cf lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ACCOUNT = "pysrsd"
+LOG_ACCOUNT = "pysrsdlog"
+ETC = Path("/etc/pysrsd")
+CONFIG = ETC / "pysrsd.toml"
+SECRETS = ETC / "secrets"
+STATE = Path("/var/lib/pysrsd")
+SERVICE_DIR = ETC / "service"  # the daemontools service directory, linked into svscan's
+LOG_DIR = Path("/var/log/pysrsd")
+UNIT_DIR = Path("/etc/systemd/system")
+PROGRAM = Path("/usr/local/sbin/pysrsd")
+QUEUE_DIRECTORY = Path("/var/spool/postfix")  # Debian's; setup asks postconf
+SOCKETMAP = "pysrsd/socketmap"  # relative to the queue directory, as Postfix addresses it
+UNITS = ("pysrsd.service", "pysrsd-forward.socket", "pysrsd-reverse.socket")
+SOCKETMAP_UNIT = "pysrsd-socketmap.socket"
+
+
+def config_text(domain: str, socketmap: Path | None) -> str:
+    """/etc/pysrsd/pysrsd.toml: what the daemon needs, in the daemon's own flag names."""
+    lines = [
+        '# pysrsd settings, written by "pysrsctl setup". Keys are the long flags of',
+        "# pysrsd --help; PYSRSD_* variables and flags override them.",
+        f'domain = "{domain}"',
+        f'secrets-file = "{SECRETS}"',
+        f'user = "{ACCOUNT}"',
+    ]
+    if socketmap is not None:
+        lines.append(f'socketmap = ["unix:{socketmap}"]')
+    return "\n".join(lines) + "\n"
+
+
+def main_cf(socketmap: bool) -> list[str]:
+    """The main.cf settings, as ``postconf -e`` takes them (examples/main.cf shows both)."""
+    if socketmap:
+        forward = f"socketmap:unix:{SOCKETMAP}:forward"
+        reverse = f"socketmap:unix:{SOCKETMAP}:reverse"
+    else:
+        forward, reverse = "tcp:127.0.0.1:10001", "tcp:127.0.0.1:10002"
+    return [
+        f"sender_canonical_maps = {forward}",
+        "sender_canonical_classes = envelope_sender",
+        f"recipient_canonical_maps = {reverse}",
+        "recipient_canonical_classes = envelope_recipient, header_recipient",
+    ]

@@ -1,0 +1,117 @@
+"""``pysrsctl setup DOMAIN``: the first hour in one command (the layout of ``ctl.layout``).
+
+Creates what is missing and leaves what is there: the account, /etc/pysrsd, the config file
+(an existing one is kept), the secrets file (never overwritten; its owner and mode are set to
+root:pysrsd 0640), /var/lib/pysrsd, and with ``--socketmap`` the socket directory inside
+Postfix's queue directory; then the systemd units (``--systemd``) or a daemontools service
+directory linked into svscan's directory (``--daemontools DIR``). It prints the main.cf
+lines and applies them only with ``--postfix`` (main.cf is backed up first, then ``postfix
+check`` runs). Running it twice changes nothing the second time. ``--dry-run`` prints every
+step and changes nothing. Each step is planned from what exists, then carried out in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from pathlib import Path
+
+from pysrsd.ctl import genkey, layout, steps
+from pysrsd.ctl.steps import Step
+from pysrsd.errors import ConfigError
+
+
+def run(args: argparse.Namespace) -> int:
+    steps.check_domain(args.domain)
+    if os.geteuid() != 0 and not args.dry_run:
+        raise ConfigError("setup: run it as root (or look first with --dry-run)")
+    queue = _queue_directory() if args.socketmap else None
+    plan = _base_steps(args.domain, queue, args.daemontools is not None)
+    if args.systemd:
+        plan += steps.unit_steps(args.socketmap)
+    if args.daemontools is not None:
+        plan += steps.daemontools_steps(Path(args.daemontools))
+    plan += _postfix_steps(args.postfix, args.socketmap)
+    for step in plan:
+        if step.action is None:
+            print(f"ok      {step.text}")
+        elif args.dry_run:
+            print(f"would   {step.text}")
+        else:
+            print(f"doing   {step.text}", flush=True)
+            step.action()
+    _print_next(args)
+    return 0
+
+
+def _base_steps(domain: str, queue: Path | None, daemontools: bool) -> list[Step]:
+    socket = queue / layout.SOCKETMAP if queue is not None else None
+    plan = [steps.account_step(layout.ACCOUNT)]
+    if daemontools:
+        plan.append(steps.account_step(layout.LOG_ACCOUNT))
+    plan += [
+        steps.directory_step(layout.ETC, "root", "root", 0o755),
+        steps.file_step(layout.CONFIG, layout.config_text(domain, socket), domain),
+        _secrets_step(),
+        steps.directory_step(layout.STATE, layout.ACCOUNT, layout.ACCOUNT, 0o750),
+    ]
+    if socket is not None:  # pysrsd makes the socket; Postfix's group may traverse
+        plan.append(steps.directory_step(socket.parent, layout.ACCOUNT, "postfix", 0o750))
+    return plan
+
+
+def _secrets_step() -> Step:
+    path = layout.SECRETS
+    if not path.exists():
+        text = f"write a new random secret to {path} (root:{layout.ACCOUNT} 0640)"
+        return Step(text, lambda: _quiet_genkey(path))
+    return steps.ownership_step(path, "root", layout.ACCOUNT, 0o640, "kept, never overwritten")
+
+
+def _quiet_genkey(path: Path) -> None:
+    genkey.genkey(path, rotate=False, owner=layout.ACCOUNT)
+
+
+def _queue_directory() -> Path:
+    found = steps.postconf("queue_directory")
+    return Path(found) if found else layout.QUEUE_DIRECTORY
+
+
+def _postfix_steps(apply: bool, socketmap: bool) -> list[Step]:
+    lines = layout.main_cf(socketmap)
+    print("main.cf (then: postfix reload):")
+    for line in lines:
+        print(f"    postconf -e '{line}'")
+    if not apply:
+        return []
+    main_cf = Path(steps.postconf("config_directory") or "/etc/postfix") / "main.cf"
+    if all(steps.postconf(line.split(" = ")[0]) == line.split(" = ")[1] for line in lines):
+        return [Step(f"{main_cf} already has these lines")]
+    backup = main_cf.with_name(f"main.cf.pysrsd-{time.strftime('%Y%m%d-%H%M%S')}")
+    return [
+        Step(f"back up {main_cf} to {backup}", lambda: _backup(main_cf, backup)),
+        Step("postconf -e the lines above", lambda: _postconf_e(lines)),
+        Step("postfix check", lambda: steps.run_checked(["postfix", "check"])),
+    ]
+
+
+def _postconf_e(lines: list[str]) -> None:
+    steps.run_checked(["postconf", "-e", *lines])
+
+
+def _backup(main_cf: Path, backup: Path) -> None:
+    shutil.copy2(main_cf, backup)
+
+
+def _print_next(args: argparse.Namespace) -> None:
+    if args.dry_run:
+        print("dry run: nothing was changed")
+        return
+    if args.systemd:
+        print("next: systemctl start pysrsd   (pysrsctl health checks it)")
+    elif args.daemontools is not None:
+        print(f"next: svstat {Path(args.daemontools) / 'pysrsd'}   (pysrsctl health checks it)")
+    else:
+        print("next: pysrsd   (in the foreground; Ctrl-C stops it)")

@@ -1,0 +1,87 @@
+"""A scratch root: this machine as the administrator sees it, through overlays that vanish.
+
+``run_as_root(script)`` runs a bash script as root in a private mount namespace where
+/etc, /opt, /usr/local, /var/lib, /var/spool/postfix, /var/log and /root are overlays whose
+writable layer lives on a tmpfs of that namespace: the script can install, create accounts,
+write units and edit main.cf, and the machine is unchanged afterwards. ``in_private_network``
+wraps a part in a network namespace of its own (loopback only), so that the documented
+ports (10001, 10002) cannot clash with anything on the host. The environment is a root
+login's (Debian's PATH, no PYTHONPATH, no PYSRSD_*), so the installed program is the one run.
+
+``readme_block(name)`` is the shell block that follows ``<!-- tested: NAME -->`` in README.md:
+tests run the documented commands as written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERLAID = ("/etc", "/opt", "/usr/local", "/var/lib", "/var/spool/postfix", "/var/log", "/root")
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+TIMEOUT = 600  # a hang guard (the install downloads packages), never a measurement
+
+
+def require_scratch_root() -> None:
+    """Skip (or fail under PYSRSD_REQUIRE_SYSTEM=1) unless root can make mount namespaces."""
+    problem = None
+    if os.geteuid() != 0:
+        problem = "a scratch root needs root (mount namespaces, overlays)"
+    elif shutil.which("unshare") is None or not Path("/usr/bin/python3").exists():
+        problem = "a scratch root needs unshare and /usr/bin/python3"
+    if problem is None:
+        return
+    if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
+        pytest.fail(problem + " (PYSRSD_REQUIRE_SYSTEM=1)")
+    pytest.skip(problem)
+
+
+def readme_block(name: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    found = re.search(rf"<!-- tested: {name} -->\s*```sh\n(.*?)```", text, re.DOTALL)
+    assert found, f"README.md has no shell block marked <!-- tested: {name} -->"
+    return found.group(1)
+
+
+def _prologue(tmpfs: Path) -> str:
+    lines = ["set -eu", f"mount -t tmpfs pysrsd-scratch {tmpfs}"]
+    for index, directory in enumerate(OVERLAID):
+        upper, work = tmpfs / f"upper{index}", tmpfs / f"work{index}"
+        lines.append(f"mkdir -p {directory} {upper} {work}")
+        lines.append(
+            f"mount -t overlay overlay -o lowerdir={directory},upperdir={upper},"
+            f"workdir={work} {directory}"
+        )
+    lines.append(f"cd {ROOT}")
+    return "\n".join(lines) + "\n"
+
+
+def in_private_network(script: str) -> str:
+    """``script`` in a network namespace of its own, with loopback up."""
+    quoted = script.replace("'", "'\\''")
+    return f"unshare --net bash -c 'set -eu; ip link set lo up\n{quoted}'\n"
+
+
+def run_as_root(script: str, tmpfs: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (bash) in the scratch root; ``tmpfs`` is an empty directory to mount."""
+    tmpfs.mkdir(parents=True, exist_ok=True)
+    env = {"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "bash", "-c", _prologue(tmpfs) + script],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        env=env,
+    )
+
+
+def values(output: str) -> dict[str, str]:
+    """``KEY=value`` lines a script printed with ``echo "@KEY=value"``."""
+    return dict(line[1:].split("=", 1) for line in output.splitlines() if line.startswith("@"))

@@ -1,0 +1,115 @@
+"""``pysrsctl setup`` as root in a scratch root (see ``scratch``): what it makes, with which
+owner and mode; that a second run changes nothing and never touches the secret; that
+``--dry-run`` changes nothing at all; and the systemd route with ``--postfix``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from scratch import ROOT, in_private_network, require_scratch_root, run_as_root, values
+
+# pysrsctl from this checkout, with the interpreter the tests run on
+PYSRSCTL = f"PYTHONPATH={ROOT / 'src'} {sys.executable} -m pysrsd.ctl"
+STAT = "stat -c '%U:%G %a'"
+
+
+def layout_report() -> str:
+    """Print the layout as @KEY=value lines."""
+    return f"""
+echo "@account=$(getent passwd pysrsd | cut -d: -f6,7)"
+echo "@etc=$({STAT} /etc/pysrsd)"
+echo "@config=$({STAT} /etc/pysrsd/pysrsd.toml)"
+echo "@secrets=$({STAT} /etc/pysrsd/secrets)"
+echo "@secret_sum=$(sha256sum < /etc/pysrsd/secrets | cut -c1-16)"
+echo "@state=$({STAT} /var/lib/pysrsd)"
+"""
+
+
+def test_setup_makes_the_layout_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    require_scratch_root()
+    script = f"""
+{PYSRSCTL} setup forwarder.example > /tmp/first.out
+cat /tmp/first.out
+{layout_report()}
+{PYSRSCTL} setup forwarder.example > /tmp/second.out
+echo "@second_doing=$(grep -c '^doing' /tmp/second.out || true)"
+echo "@secret_sum_after=$(sha256sum < /etc/pysrsd/secrets | cut -c1-16)"
+echo "@config_domain=$(grep '^domain' /etc/pysrsd/pysrsd.toml)"
+{PYSRSCTL} check > /dev/null && echo "@check=ok"
+"""
+    result = run_as_root(script, tmp_path / "scratch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = values(result.stdout)
+    assert found["account"] == "/nonexistent:/usr/sbin/nologin"
+    assert found["etc"] == "root:root 755"
+    assert found["config"] == "root:root 644"
+    assert found["secrets"] == "root:pysrsd 640"
+    assert found["state"] == "pysrsd:pysrsd 750"
+    assert found["second_doing"] == "0"
+    assert found["secret_sum_after"] == found["secret_sum"]
+    assert found["config_domain"] == 'domain = "forwarder.example"'
+    assert found["check"] == "ok"
+    assert "/etc/pysrsd/secrets" not in result.stderr
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    require_scratch_root()
+    scratch = tmp_path / "scratch"
+    script = f"""
+{PYSRSCTL} setup forwarder.example --systemd --socketmap --postfix --dry-run
+echo "@changed=$(find {scratch}/upper* -mindepth 1 -not -path '*/root/.cache*' | wc -l)"
+"""
+    result = run_as_root(script, scratch)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert values(result.stdout)["changed"] == "0"
+    steps = [line for line in result.stdout.splitlines() if line.startswith("would")]
+    assert len(steps) >= 10  # account, files, units, enable, backup, postconf, check
+    assert "dry run: nothing was changed" in result.stdout
+
+
+def test_systemd_route_with_postfix_and_socketmap(tmp_path: Path) -> None:
+    """Units installed and enabled (offline: links), verified by systemd with the real
+    program path; main.cf backed up, edited and checked; the socketmap socket reachable by
+    Postfix's account at the path main.cf names relative to the queue directory."""
+    require_scratch_root()
+    script = f"""
+cp /etc/postfix/main.cf /tmp/main.cf.before
+{PYSRSCTL} setup forwarder.example --systemd --socketmap --postfix
+printf '#!/bin/sh\\nexit 0\\n' > /usr/local/sbin/pysrsd; chmod 755 /usr/local/sbin/pysrsd
+cd /etc/systemd/system
+echo "@verify=$(systemd-analyze verify pysrsd.service pysrsd-*.socket 2>&1 | tr '\\n' ' ')"
+echo "@wants=$(ls /etc/systemd/system/sockets.target.wants | tr '\\n' ' ')"
+echo "@backup=$(ls /etc/postfix | grep -c '^main.cf.pysrsd-')"
+backup=$(ls /etc/postfix/main.cf.pysrsd-* | head -1)
+cmp -s /tmp/main.cf.before "$backup" && echo "@backup_same=yes"
+echo "@maps=$(postconf -h sender_canonical_maps recipient_canonical_maps | tr '\\n' ' ')"
+echo "@sockdir=$({STAT} /var/spool/postfix/pysrsd)"
+rm /usr/local/sbin/pysrsd
+"""
+    socketmap = f"""
+PYTHONPATH={ROOT / "src"} {sys.executable} -m pysrsd > /tmp/pysrsd.log 2>&1 &
+daemon=$!
+for i in $(seq 100); do [ -S /var/spool/postfix/pysrsd/socketmap ] && break; sleep 0.1; done
+cd /var/spool/postfix
+echo "@as_postfix=$(setpriv --reuid postfix --regid postfix --init-groups \\
+    postmap -q alice@example.com socketmap:unix:pysrsd/socketmap:forward)"
+kill $daemon; wait $daemon || true
+"""
+    result = run_as_root(script + in_private_network(socketmap), tmp_path / "scratch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = values(result.stdout)
+    assert found["verify"] == ""
+    assert found["wants"].split() == [
+        "pysrsd-forward.socket",
+        "pysrsd-reverse.socket",
+        "pysrsd-socketmap.socket",
+    ]
+    assert (found["backup"], found.get("backup_same")) == ("1", "yes")
+    assert found["maps"].split() == [
+        "socketmap:unix:pysrsd/socketmap:forward",
+        "socketmap:unix:pysrsd/socketmap:reverse",
+    ]
+    assert found["sockdir"] == "pysrsd:postfix 750"
+    assert found["as_postfix"].startswith("SRS0=")
+    assert found["as_postfix"].endswith("=example.com=alice@forwarder.example")
