@@ -54,6 +54,7 @@ class Daemon:
             sys.executable, "-m", "pysrsd", "--allow-root",
             "--forward-port", "0", "--reverse-port", "0",
             "--exclude-file", str(self.exclude), "--log-level", self.log_level,
+            "--hash-input", "concatenated", "--hash-alphabet", "base64",  # as oracle.py computes
             *self.extra, DOMAIN, str(self.secrets),
         ]  # fmt: skip
         log = self.log_path.open("ab")

@@ -1,6 +1,7 @@
 """Expected answers, computed without pysrsd's code: the SRS0 hash and day stamp are derived
 here from the published algorithm (libsrs2 / Mail::SRS: base64(HMAC-SHA1(secret, lower(stamp),
-lower(host), lower(user)))[:4], stamp = base32 of the day number modulo 1024).
+lower(host), lower(user)))[:4], stamp = base32 of the day number modulo 1024), so the daemon
+runs with ``--hash-input concatenated --hash-alphabet base64`` (reliability.daemon).
 
 Each probe is a (table, key, check) triple; ``check`` takes the decoded reply (status, value)
 and says whether it is the contract's answer. Keys are chosen so that every answer is known in

@@ -9,6 +9,8 @@ postsrsd on another day. Everything here works on bytes: an address is any byte 
   hex-encoded one per line, ``time`` overridden so any day can be tested.
 - ``PostsrsdInstance``: postsrsd on free loopback ports (under faketime when ``now`` is given),
   one persistent tcp_table connection per table, requests pipelined.
+- ``CLASSIC`` (Engine keywords) and ``CLASSIC_ARGS`` (daemon options): the oracles' hash,
+  classic concatenated input in the base64 alphabet; every comparison with an oracle uses it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Literal, TypedDict
 
 import pytest
 from harness import free_ports
@@ -40,6 +43,14 @@ DAY = 86400
 # A fixed "now" (2024-06-01 12:00:00 UTC, mid-day) so no run straddles midnight.
 NOW = calendar.timegm((2024, 6, 1, 12, 0, 0))
 
+
+class ClassicHash(TypedDict):
+    hash_input: Literal["concatenated"]
+    hash_alphabet: Literal["base64"]
+
+
+CLASSIC: ClassicHash = {"hash_input": "concatenated", "hash_alphabet": "base64"}
+CLASSIC_ARGS = ("--hash-input", "concatenated", "--hash-alphabet", "base64")
 Reply = tuple[int, bytes]  # tcp_table status and decoded value
 Factory = Callable[[], str | bytes]
 

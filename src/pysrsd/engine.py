@@ -9,11 +9,10 @@ Contract:
 - Results are values: ``Rewritten(address)`` or ``Unchanged(reason)``; nothing raises for bad
   input.
 
-Compatibility (libsrs2, postsrsd 1.x and Mail::SRS agree on these; so do we):
-- hash = base64(HMAC-SHA1(secret, lower(field) for each field))[:hash_length], where lower()
-  folds ASCII only; fields are (stamp, host, user) for SRS0 and (host, user) for SRS1.
-- a hash is accepted with any case (case-smashing MTAs) and as any prefix of at least hash_min
-  characters (postsrsd 1.10, Mail::SRS); the day stamp is two base32 characters, any case.
+Hashes and day stamps are ``hashing``'s: ``separated`` input by default (the field
+boundaries are signed), ``concatenated`` (classic) on request; with ``hash_input="concatenated",
+hash_alphabet="base64"`` the addresses are byte-identical with libsrs2, postsrsd 1.x and
+Mail::SRS for the same secret, settings and day.
 Deliberate differences: a local part with an unquoted ``@`` is refused (Mail::SRS refuses it,
 libsrs2 garbles it); a quoted local part is signed without its quotes and the quotes are put
 around the whole SRS local part, so that ``"john doe"@example.com`` survives the round trip;
@@ -23,12 +22,12 @@ them).
 
 Why a subclass: pysrs 1.0.3 calls ``base64.encodestring`` (removed in Python 3.9) and checks
 hashes and stamps with ``assert``, which ``python -O`` strips (a forged address would reverse:
-an open relay). ``_GuardedSRS`` replaces hash creation/verification, the day stamp and the
-whole reverse parse with Python 3 code that never relies on ``assert``. Plain senders (the
-common case) and every reverse run on bytes in the subclass (``srs0``, ``parse_bytes``: the
-same algorithm as pysrs's ``Shortcut.compile`` and ``Guarded.parse``, without a text round
-trip per field); pysrs's own ``Guarded.compile`` turns SRS0/SRS1 senders minted elsewhere
-into SRS1, and tests compare both paths.
+an open relay). ``_GuardedSRS`` hands hashes to ``hashing.Signer`` and replaces the day stamp
+and the whole reverse parse with Python 3 code that never relies on ``assert``. Plain senders
+(the common case) and every reverse run on bytes in the subclass (``srs0``, ``parse_bytes``:
+the same algorithm as pysrs's ``Shortcut.compile`` and ``Guarded.parse``, without a text
+round trip per field); pysrs's own ``Guarded.compile`` turns SRS0/SRS1 senders minted
+elsewhere into SRS1, and tests compare both paths.
 
 Any byte survives: addresses are bytes; pysrs works on ``str``, so bytes are mapped 1:1 to
 code points (latin-1) on the way in and back on the way out.
@@ -36,22 +35,17 @@ code points (latin-1) on the way in and back on the way out.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import datetime
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from SRS.Guarded import Guarded
 
+from pysrsd.hashing import FULL_HASH, Alphabet, HashInput, Signer, stamp_age, stamp_for, today
+
 SEPARATORS = b"=+-"
 _SEP = b"="  # every separator after the first (SRS paper: SRSSEP)
-_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-_DAY = 24 * 60 * 60
-_SLOTS = len(_BASE32) ** 2  # a two-character stamp cycles every 1024 days
-_STAMPS = {a + b: i * 32 + j for i, a in enumerate(_BASE32) for j, b in enumerate(_BASE32)}
-_FULL_HASH = 27  # base64 characters of a 20-byte HMAC-SHA1 before the padding
 MAX_ADDRESS = 1023  # longest address taken or produced (postsrsd 1.x: 1024-byte buffers)
 
 
@@ -82,76 +76,40 @@ def _text(data: bytes) -> str:
 
 
 class _GuardedSRS(Guarded):  # type: ignore[misc]
-    """pysrs's Guarded scheme with Python 3 hashing, an injected clock and no ``assert``."""
+    """pysrs's Guarded scheme with our hashing and day stamps, and no ``assert``."""
 
-    def __init__(
-        self,
-        keys: Sequence[hmac.HMAC],
-        *,
-        separator: str,
-        hash_length: int,
-        hash_min: int,
-        max_age: int,
-        clock: Callable[[], float],
-        on_warning: Callable[[str], None],
-    ) -> None:
+    def __init__(self, signer: Signer, *, separator: str, clock: Callable[[], float]) -> None:
         super().__init__(
-            secret=("unused",),  # pysrs wants one; our hash functions use ``keys``
-            maxage=max_age,
-            hashlength=hash_length,
-            hashmin=hash_min,
+            secret=("unused",),  # pysrs wants one; the signer holds the secrets
+            maxage=signer.max_age,
+            hashlength=signer.hash_length,
+            hashmin=signer.hash_min,
             separator=separator,
             alwaysrewrite=True,  # the own-domain rule is policy (tables), on bytes
         )
-        self._keys = keys
+        self._signer = signer
         self._separator = separator.encode()
         self._clock = clock
-        self._on_warning = on_warning
 
-    # -- hashing -------------------------------------------------------------------------
-    def _digest(self, key: hmac.HMAC, fields: Sequence[bytes], length: int = 0) -> bytes:
-        mac = key.copy()  # the keyed inner/outer pads are computed once per secret
-        for field in fields:
-            mac.update(field.lower())  # bytes.lower() folds ASCII only, as libsrs2's tolower
-        return base64.b64encode(mac.digest())[: length or self.hashlength]
-
+    # pysrs calls these with (host, user) to make an SRS1 address, (stamp, host, user) in
+    # Shortcut.compile (which srs0 replaces; tests compare the two).
     def hash_create(self, *data: bytes) -> bytes:
-        return self._digest(self._keys[0], [_raw(d) for d in data])
+        fields = [_raw(d) for d in data]
+        if len(fields) == 3:
+            return self._signer.sign_srs0(*fields)
+        return self._signer.sign_srs1(*fields)
 
-    def hash_verify(self, given: bytes, *data: bytes) -> bool:
-        return self._verify(_raw(given), *[_raw(d) for d in data])
-
-    def _verify(self, given: bytes, *fields: bytes) -> bool:
-        """postsrsd 1.10 and Mail::SRS: any case, any prefix of at least hash_min characters
-        of the 27-character base64 HMAC (the 28th would be base64 padding)."""
-        if not self.hashmin <= len(given) <= _FULL_HASH:
-            return False
-        folded = given.lower()
-        matched = False
-        for key in self._keys:  # try every secret: constant work whichever one matches
-            expected = self._digest(key, fields, _FULL_HASH)[: len(given)]
-            if hmac.compare_digest(expected.lower(), folded):
-                if not hmac.compare_digest(expected, given):
-                    self.warn("SRS hash matched only case-insensitively (case smashed)")
-                matched = True
-        return matched
-
-    def warn(self, *msg: str) -> None:
-        self._on_warning(" ".join(msg))
+    def hash_verify(self, given: bytes, host: bytes, user: bytes) -> bool:
+        return self._signer.verify_srs1(_raw(given), _raw(host), _raw(user))
 
     # -- day stamp -----------------------------------------------------------------------
     def timestamp_create(self, ts: float | None = None) -> str:
-        day = int((self._clock() if ts is None else ts) // _DAY)
-        return _BASE32[(day >> 5) & 31] + _BASE32[day & 31]
+        return _text(stamp_for(today(self._clock if ts is None else lambda: ts)))
 
-    def timestamp_check(self, timestamp: str) -> bool:
-        then = _STAMPS.get(timestamp.upper())
-        if then is None:
-            return False
-        now = int(self._clock() // _DAY) % _SLOTS
-        while now < then:  # a stamp "from the future" is one from the previous cycle
-            now += _SLOTS
-        return bool(now <= then + self.maxage)
+    def timestamp_check(self, timestamp: str | bytes) -> bool:
+        raw = timestamp.encode("latin-1") if isinstance(timestamp, str) else timestamp
+        age = stamp_age(raw, today(self._clock))  # a stamp "from the future": previous cycle
+        return age is not None and age <= self.maxage
 
     # -- reverse (replaces Guarded.parse and Shortcut.parse, which use assert) ----------
     def parse(self, user: str, srshost: str | None = None) -> tuple[str, str]:
@@ -167,16 +125,16 @@ class _GuardedSRS(Guarded):  # type: ignore[misc]
             if len(fields) != 3 or not fields[1] or not fields[2]:
                 raise _Reject("malformed SRS1 address")
             hash_, host, rest = fields
-            if not self._verify(hash_, host, rest):
+            if not self._signer.verify_srs1(hash_, host, rest):
                 raise _Reject("bad hash")
             return host, b"SRS0" + rest
         fields = body.split(_SEP, 3)
         if len(fields) != 4 or not fields[2] or not fields[3]:
             raise _Reject("malformed SRS0 address")
         hash_, stamp, host, sender = fields
-        if not self.timestamp_check(_text(stamp)):  # libsrs2 checks the stamp first
+        if not self.timestamp_check(stamp):  # libsrs2 checks the stamp first
             raise _Reject("expired or invalid day stamp")
-        if not self._verify(hash_, stamp, host, sender):
+        if not self._signer.verify_srs0(hash_, stamp, host, sender):
             raise _Reject("bad hash")
         return host, sender
 
@@ -184,8 +142,8 @@ class _GuardedSRS(Guarded):  # type: ignore[misc]
     def srs0(self, host: bytes, user: bytes) -> bytes:
         """The local part ``SRS0=HHHH=TT=host=user`` that ``Shortcut.compile`` builds for a
         user that is not SRS0/SRS1, without the text round trip (tests compare the two)."""
-        stamp = self.timestamp_create().encode()
-        hash_ = self._digest(self._keys[0], (stamp, host, user))
+        stamp = stamp_for(today(self._clock))
+        hash_ = self._signer.sign_srs0(stamp, host, user)
         return b"SRS0%s%s=%s=%s=%s" % (self._separator, hash_, stamp, host, user)
 
 
@@ -225,6 +183,9 @@ class Engine:
         hash_length: int = 4,
         hash_min: int = 4,
         max_age: int = 21,
+        hash_input: HashInput = "separated",
+        hash_alphabet: Alphabet = "base64url",
+        accept_concatenated_before: datetime.date | None = None,
         clock: Callable[[], float] = time.time,
         on_warning: Callable[[str], None] = lambda _msg: None,
     ) -> None:
@@ -232,21 +193,23 @@ class Engine:
             raise ValueError("at least one non-empty secret is required")
         if len(separator) != 1 or separator not in SEPARATORS:
             raise ValueError("separator must be one of = + -")
-        if not 1 <= hash_min <= hash_length <= 27:
+        if not 1 <= hash_min <= hash_length <= FULL_HASH:
             raise ValueError("need 1 <= hash_min <= hash_length <= 27")
-        keys = [hmac.new(s, digestmod=hashlib.sha1) for s in secrets]
-        self.domain = domain
-        self._domain_text = _text(domain)
-        self._alias = domain.split(b"@")[-1]  # pysrs: "just a domain will do"
-        self._srs = _GuardedSRS(
-            keys,
-            separator=separator.decode(),
+        signer = Signer(
+            secrets,
+            mode=hash_input,
+            alphabet=hash_alphabet,
             hash_length=hash_length,
             hash_min=hash_min,
             max_age=max_age,
+            window=accept_concatenated_before,
             clock=clock,
             on_warning=on_warning,
         )
+        self.domain = domain
+        self._domain_text = _text(domain)
+        self._alias = domain.split(b"@")[-1]  # pysrs: "just a domain will do"
+        self._srs = _GuardedSRS(signer, separator=separator.decode(), clock=clock)
 
     def forward(self, address: bytes) -> Outcome:
         if len(address) > MAX_ADDRESS:

@@ -11,6 +11,7 @@ from harness import DOMAIN, SECRET
 from postfix_instance import Delivery, World
 
 from pysrsd.engine import Engine, Rewritten
+from pysrsd.hashing import Alphabet
 
 FORWARD_TO = "bob@gmail.example"
 ALIAS = f"fwd@{DOMAIN}"
@@ -22,10 +23,13 @@ def token() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def engine(*secrets: str, domain: str = DOMAIN, days_ago: float = 0) -> Engine:
+def engine(
+    *secrets: str, domain: str = DOMAIN, days_ago: float = 0, alphabet: Alphabet = "base64url"
+) -> Engine:
     return Engine(
         [s.encode() for s in secrets or (SECRET,)],
         domain.encode(),
+        hash_alphabet=alphabet,
         clock=lambda: time.time() - days_ago * DAY,
     )
 
@@ -35,8 +39,16 @@ def reverse(address: str, *secrets: str, domain: str = DOMAIN) -> str | None:
     return outcome.address.decode() if isinstance(outcome, Rewritten) else None
 
 
-def mint(address: str, *secrets: str, domain: str = DOMAIN, days_ago: float = 0) -> str:
-    outcome = engine(*secrets, domain=domain, days_ago=days_ago).forward(address.encode())
+def mint(
+    address: str,
+    *secrets: str,
+    domain: str = DOMAIN,
+    days_ago: float = 0,
+    alphabet: Alphabet = "base64url",
+) -> str:
+    outcome = engine(*secrets, domain=domain, days_ago=days_ago, alphabet=alphabet).forward(
+        address.encode()
+    )
     assert isinstance(outcome, Rewritten), outcome
     return outcome.address.decode()
 

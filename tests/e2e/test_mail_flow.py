@@ -63,17 +63,48 @@ def test_case_smashed_srs_address_still_bounces(shared_world: World, smash) -> N
 
 
 def test_hash_with_plus_survives_recipient_delimiter(shared_world: World) -> None:
-    """main.cf has recipient_delimiter = + (Debian's default) and base64 hashes may contain
-    "+": the full address is looked up before the one without the "extension"."""
+    """main.cf has recipient_delimiter = + (Debian's default). New hashes are base64url, so
+    the daemon writes "-" where base64 has "+"; an address minted in base64 (by another
+    daemon, or by pysrsd --hash-alphabet base64) still bounces: the full address is looked up
+    before the one without the "extension", and both alphabets verify."""
     for _ in range(10_000):
         sender = f"alice-{token()}@example.com"
-        if "+" in mint(sender).split("=")[1]:
+        classic = mint(sender, alphabet="base64")
+        if "+" in classic.split("=")[1]:
             break
     else:
         pytest.fail("no hash with '+' in 10,000 senders")
     srs = forward(shared_world, sender).mail_from
+    assert srs.split("=")[1] == classic.split("=")[1].replace("+", "-").replace("/", "_")
     assert reverse(srs) == sender
+    assert bounce(shared_world, classic).rcpt_tos == (sender,)
     assert bounce(shared_world, srs).rcpt_tos == (sender,)
+
+
+@pytest.mark.parametrize(
+    ("sender", "shift"),
+    [
+        pytest.param(
+            "mbob-{t}@example.co", lambda s: s.replace(".co=mbob-", ".com=bob-"), id="user-to-host"
+        ),
+        pytest.param(
+            "bob-{t}@example.com", lambda s: s.replace(".com=bob-", ".co=mbob-"), id="host-to-user"
+        ),
+    ],
+)
+def test_boundary_shifted_bounce_is_refused_at_rcpt(
+    shared_world: World, sender: str, shift
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 9 section 1: a forwarded sender's SRS address, with characters moved between the
+    host and the user field, is the same classic HMAC input; the default (separated) hash
+    binds the boundary, so Postfix refuses the shifted bounce while the genuine one passes."""
+    sender = sender.format(t=token())
+    genuine = forward(shared_world, sender).mail_from
+    shifted = shift(genuine)
+    assert shifted != genuine
+    code, text = shared_world.postfix.send("", [shifted])[shifted]
+    assert code == 550, text
+    assert bounce(shared_world, genuine).rcpt_tos == (sender,)
 
 
 @pytest.mark.parametrize(

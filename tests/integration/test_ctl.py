@@ -54,6 +54,7 @@ def test_offline_forward_and_reverse_with_the_daemons_settings(tmp_path: Path) -
     require_oracles()
     secrets = write_secrets(tmp_path / "secrets", SECRET)
     env = {"PYSRSD_DOMAIN": DOMAIN, "PYSRSD_SECRETS_FILE": str(secrets)}
+    env |= {"PYSRSD_HASH_INPUT": "concatenated", "PYSRSD_HASH_ALPHABET": "base64"}  # the oracle's
     (expected,) = mail_srs_forward(SECRET.encode(), DOMAIN.encode(), [b"alice@example.com"])
     assert expected is not None
     forward = ctl("forward", "alice@example.com", env=env)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 from harness import DOMAIN, SECRET, postmap, require, running_daemon, write_secrets
-from oracles import corpus_by_shape, mail_srs_forward, require_oracles
+from oracles import CLASSIC_ARGS, corpus_by_shape, mail_srs_forward, require_oracles
 
 
 @pytest.fixture
 def daemon(tmp_path: Path):  # type: ignore[no-untyped-def]
     require("postmap")
     secrets = write_secrets(tmp_path / "secrets", SECRET)
-    with running_daemon(tmp_path, secrets) as running:
+    with running_daemon(tmp_path, secrets, *CLASSIC_ARGS) as running:  # the oracle's hash
         yield running
 
 

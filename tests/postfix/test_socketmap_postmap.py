@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from harness import DOMAIN, SECRET, free_ports, postmap, require, running_daemon, write_secrets
-from oracles import mail_srs_forward, require_oracles
+from oracles import CLASSIC_ARGS, mail_srs_forward, require_oracles
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def endpoints(tmp_path: Path):  # type: ignore[no-untyped-def]
     port = free_ports()[0]
     path = tmp_path / "run" / "pysrsd.sock"
     path.parent.mkdir()
-    extra = ["--socketmap", f"inet:127.0.0.1:{port}", "--socketmap", f"unix:{path}"]
+    extra = ["--socketmap", f"inet:127.0.0.1:{port}", "--socketmap", f"unix:{path}", *CLASSIC_ARGS]
     with running_daemon(tmp_path, secrets, *extra) as daemon:
         yield daemon, {"inet": f"socketmap:inet:127.0.0.1:{port}", "unix": f"socketmap:unix:{path}"}
 

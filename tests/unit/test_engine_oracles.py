@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 from oracles import (
+    CLASSIC,
     DAY,
     DOMAIN,
     NOW,
@@ -56,6 +57,7 @@ class Config:
             hash_length=self.hash_length,
             hash_min=4,
             clock=lambda: now,
+            **CLASSIC,
         )
 
     def postsrsd(self, **kwargs: object) -> PostsrsdInstance:
@@ -233,17 +235,17 @@ def test_reverse_through_two_and_three_forwarders() -> None:
         assert None not in at_b
         at_b_ = [x for x in at_b if x is not None]
         back_b = found(postsrsd_b.reverse(at_b_))
-    engine_b = Engine([b.secret], b"b.example", hash_length=8, clock=lambda: NOW)
+    engine_b = Engine([b.secret], b"b.example", hash_length=8, clock=lambda: NOW, **CLASSIC)
     assert_agree(at_a, ours=ours(engine_b.forward, at_a), postsrsd=at_b)
     assert_agree(at_b_, ours=ours(engine_b.reverse, at_b_), postsrsd=back_b, expected=at_a)
-    engine_c = Engine([c.secret], b"c.example", separator=b"-", clock=lambda: NOW)
+    engine_c = Engine([c.secret], b"c.example", separator=b"-", clock=lambda: NOW, **CLASSIC)
     at_c = ours(engine_c.forward, at_b_)
     mail_c = mail_srs_forward(c.secret, b"c.example", at_b_, separator="-", now=NOW)
     assert_agree(at_b_, ours=at_c, mail_srs=mail_c)
     at_c_ = [x for x in at_c if x is not None]
     back_c = mail_srs_reverse(c.secret, at_c_, separator="-", now=NOW)
     assert_agree(at_c_, ours=ours(engine_c.reverse, at_c_), mail_srs=back_c, expected=at_a)
-    engine_a = Engine([a.secret], b"a.example", separator=b"+", clock=lambda: NOW)
+    engine_a = Engine([a.secret], b"a.example", separator=b"+", clock=lambda: NOW, **CLASSIC)
     assert ours(engine_a.reverse, at_a) == plain
 
 
@@ -365,7 +367,7 @@ def test_truncated_hash_within_hash_min_and_hash_length() -> None:
     with PostsrsdInstance([secret], hash_length=8, hash_min=5) as postsrsd:
         postsrsd_reverse = found(postsrsd.reverse(addrs))
     mail = mail_srs_reverse(secret, addrs, hashlength=8, hashmin=5, now=NOW)
-    engine = Engine([secret], DOMAIN, hash_length=8, hash_min=5, clock=lambda: NOW)
+    engine = Engine([secret], DOMAIN, hash_length=8, hash_min=5, clock=lambda: NOW, **CLASSIC)
     expected = [None] * 4 + [b"u@ex.com"] * 4
     assert_agree(
         addrs,

@@ -82,7 +82,12 @@ def test_other_secret_never_reverses(
         assert isinstance(engine(mine).reverse(forwarded.address), Unchanged)
 
 
-@given(local_parts, domains, secrets, st.integers(0, 7), st.sampled_from(b"0123456789+/q"))
+def folded(char: bytes) -> bytes:
+    """A hash character as verification sees it: any case, ``-``/``+`` and ``_``/``/`` equal."""
+    return char.translate(bytes.maketrans(b"-_", b"+/")).lower()
+
+
+@given(local_parts, domains, secrets, st.integers(0, 7), st.sampled_from(b"0123456789+/-_q"))
 def test_mutated_hash_never_reverses(
     local: bytes, domain: bytes, secret: bytes, index: int, replacement: int
 ) -> None:
@@ -93,7 +98,7 @@ def test_mutated_hash_never_reverses(
     address = forwarded.address
     start = address.index(b"SRS") + 5  # after the tag and separator, even when quoted
     hash_ = address[start : start + 8]
-    assume(bytes([replacement]).lower() != hash_[index : index + 1].lower())
+    assume(folded(bytes([replacement])) != folded(hash_[index : index + 1]))
     mutated = bytearray(address)
     mutated[start + index] = replacement
     assert isinstance(srs.reverse(bytes(mutated)), Unchanged)

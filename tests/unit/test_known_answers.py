@@ -21,7 +21,13 @@ LONGER = b"a" * (512 - 34)
 
 
 def postsrsd_state() -> State:
-    engine = Engine([b"tops3cr3t"], b"example.com", clock=lambda: WHEN)
+    engine = Engine(
+        [b"tops3cr3t"],
+        b"example.com",
+        hash_input="concatenated",  # postsrsd 2.x signs the classic way, in base64url
+        hash_alphabet="base64url",
+        clock=lambda: WHEN,
+    )
     keyring = Keyring((b"tops3cr3t",), "fp", too_open=False)
     return State(engine, Exclusions(), keyring, Policy(b"example.com", False, False))
 
