@@ -20,12 +20,15 @@ import structlog
 from pysrsd.engine import Engine
 from pysrsd.errors import ConfigError
 from pysrsd.exclusions import Exclusions, load_exclusions
+from pysrsd.hashing import Window, describe, today
 from pysrsd.keyring import Keyring, load_keyring
 from pysrsd.settings import Settings
 
 log = structlog.get_logger("pysrsd.state")
 FileSignature = tuple[int, int, int, int, int] | None
 MANY_SECRETS = 8  # with 4-character hashes, 8 secrets already make a forgery 8x likelier
+SHORT_SECRET = 16  # bytes; a shorter secret can be guessed from a few SRS addresses
+WEAK_HASH_MIN = 4  # base64 characters: below 4, a random hash verifies once in 2**18 tries
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,9 @@ def build_state(
         hash_length=settings.hash_length,
         hash_min=settings.hash_min,
         max_age=settings.max_age,
+        hash_input=settings.hash_input,
+        hash_alphabet=settings.hash_alphabet,
+        accept_concatenated_before=settings.accept_concatenated_before,
         clock=clock,
         on_warning=_on_engine_warning,
     )
@@ -87,6 +93,7 @@ class Runtime:
         keyring = load_keyring(settings.secrets_file)  # ConfigError at start: exit
         exclusions = load_exclusions(settings.exclude_file)
         self.state = build_state(settings, keyring, exclusions, clock)
+        self._window_logged = ""  # "open" or "closed" once logged; every reload logs again
         self._report(keyring, exclusions, "loaded")
         # For metrics, read at scrape time: reload results, and since when the signing
         # secret signs (the secrets file's modification time when it was first seen).
@@ -113,12 +120,63 @@ class Runtime:
                 advice="every secret is tried when verifying, so each one adds to the odds "
                 "of a forged hash; remove secrets older than max-age days",
             )
+        self._report_hash(keyring)
         if keyring.too_open:
             log.warning(
                 "secrets_file_too_open",
                 path=str(self._settings.secrets_file),
                 advice="chown root:pysrsd, chmod 0640: the daemon's group reads it, no one else",
             )
+
+    def window(self) -> Window | None:
+        before = self._settings.accept_concatenated_before
+        if before is None or self._settings.hash_input != "separated":
+            return None
+        return Window(before, self._settings.max_age)
+
+    def hash_lines(self) -> list[str]:
+        """How hashes are made and checked today (for ``pysrsctl check``)."""
+        settings = self._settings
+        return describe(settings.hash_input, settings.hash_alphabet, self.window(), self._day())
+
+    def _day(self) -> int:
+        return today(self._clock)
+
+    def _report_hash(self, keyring: Keyring) -> None:
+        """At start and on every reload: what could make a forged hash verify."""
+        if self._settings.hash_input == "concatenated":
+            log.warning(
+                "hash_input_forgeable",
+                advice="concatenated input (classic SRS) lets a hash minted for one address "
+                "verify for another (mbob@gmail.co -> bob@gmail.com): use hash-input separated "
+                "with accept-concatenated-before set to the day of the switch",
+            )
+        if any(len(secret) < SHORT_SECRET for secret in keyring.secrets):
+            log.warning("short_secret", advice=f"use secrets of at least {SHORT_SECRET} bytes")
+        if self._settings.hash_min < WEAK_HASH_MIN:
+            log.warning(
+                "weak_hash_min",
+                hash_min=self._settings.hash_min,
+                advice=f"a hash-min below {WEAK_HASH_MIN} makes forged hashes easy to guess",
+            )
+        self._window_logged = ""
+        self._check_window()
+
+    def _check_window(self) -> None:
+        """Log the acceptance window at start and reload, and once when it closes."""
+        window = self.window()
+        if window is None:
+            return
+        state = "open" if window.is_open(self._day()) else "closed"
+        if state == self._window_logged:
+            return
+        self._window_logged = state
+        log.info(
+            f"concatenated_window_{state}",
+            accepted="classic hashes on addresses stamped before the date",
+            date=str(window.before),
+            last_day=str(window.last_day),
+        )
 
     def reload(self, why: str = "signal") -> bool:
         """Re-read both files; keep the last good contents of a file that fails. One event
@@ -159,6 +217,7 @@ class Runtime:
 
     def check_files(self) -> bool:
         """Reload if either file changed since the last look (in place or renamed over)."""
+        self._check_window()
         if self._stat() == self._signatures:
             return False
         self.reload("file changed")
