@@ -131,7 +131,7 @@ def _either(a: Check, b: Check) -> Check:
 
 
 def _own_domain(key: bytes) -> Check:
-    def check(reply: Reply) -> bool:  # DESIGN: 500, or 200 with the key unchanged
+    def check(reply: Reply) -> bool:  # docs/settings.md: 500, or 200 with the key unchanged
         return reply[0] == 500 or reply == (200, key)
 
     return check

@@ -5,8 +5,8 @@ postsrsd run under faketime, Mail::SRS with ``time`` overridden, our engine with
 injected, all at the same instant. Forward compares the three outputs; reverse compares what each
 makes of oracle-minted SRS0/SRS1 addresses, case-smashed ones, ones signed with an old secret,
 on other days, and tampered ones. Shapes where the oracles disagree with each other (or with a
-decision stated in the engine docstring / DESIGN.md) are kept out of the corpus and pinned one
-by one at the end of this file, each with the reason.
+decision stated in the engine docstring or docs/settings.md) are kept out of the corpus and
+pinned one by one at the end of this file, each with the reason.
 """
 
 from __future__ import annotations
@@ -438,7 +438,7 @@ def test_two_at_signs() -> None:
 
 
 def test_empty_local_part_or_domain() -> None:
-    """DESIGN.md: no ``@``, an empty local part or domain is ``500``. Both oracles rewrite
+    """docs/settings.md: no ``@``, an empty local part or domain is ``500``. Both oracles rewrite
     ``@b`` (SRS0=…=b=@…), postsrsd even ``a@`` (SRS0=…==a@…)."""
     mine, mail, postsrsd = _three([b"@b", b"a@", b"noat"], forward=True)
     assert mail == [b"SRS0=0whX=ND=b=@fwd.example", None, None]
@@ -448,7 +448,7 @@ def test_empty_local_part_or_domain() -> None:
 
 def test_reverse_with_empty_fields() -> None:
     """Both oracles reverse an SRS0 with an empty user or host to ``@host`` / ``user@`` and an
-    SRS1 with an empty rest to ``SRS0@host``; the engine refuses them (DESIGN.md: missing
+    SRS1 with an empty rest to ``SRS0@host``; the engine refuses them (docs/settings.md: missing
     fields are ``500``), consistently with refusing ``@b`` on the way forward."""
     secret = PINNED.secret
     mac = hmac.new(secret, b"h.org", hashlib.sha1)

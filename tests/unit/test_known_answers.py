@@ -1,7 +1,7 @@
 """Known-answer vectors from another implementation's own test suite: postsrsd 2.x's
 blackbox table (tests/blackbox/socketmap.py: secret ``tops3cr3t``, domain ``example.com``,
 clock 2020-01-01 00:01:00 UTC). They are postsrsd's values, not ours. Where postsrsd 2.x
-answers PERM for an address problem we answer NOT_FOUND, as DESIGN.md requires (postsrsd
+answers PERM for an address problem we answer NOT_FOUND, as docs/settings.md says (postsrsd
 PR #198 made the same change)."""
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def test_forward_then_reverse_returns_the_original(state: State, key: bytes) -> 
     back = tables.lookup(state, Table.REVERSE, forward.text)
     assert back.status is Status.FOUND, (key, forward.text, back.text)
     if key[:4].upper() == b"SRS1" and key[4:5] in b"=+-":
-        # Guarded scheme (SRS paper; DESIGN "valid SRS1"): an SRS1 address is re-signed with
+        # Guarded scheme (SRS paper; docs/settings.md, "Tables"): an SRS1 address is re-signed with
         # its first hop kept, and its reverse goes straight to that first hop as SRS0.
         assert back.text[:4] == b"SRS0"
         return
