@@ -42,10 +42,15 @@ def escape(text: str) -> str:
 
 def _usage(parser: argparse.ArgumentParser, skip: set[str]) -> str:
     """The parser's usage line without the ``skip`` options (and without -h)."""
-    actions = [a for a in parser._actions if a.dest not in skip | {"help"}]
+    actions = [a for a in parser._actions if a.dest != "help" and not _skipped(a, skip)]
     formatter = argparse.HelpFormatter(parser.prog, width=WIDTH)
-    formatter.add_usage(None, actions, [], "")
+    formatter.add_usage(None, actions, parser._mutually_exclusive_groups, "")
     return formatter.format_help().strip()
+
+
+def _skipped(action: argparse.Action, skip: set[str]) -> bool:
+    """Options given elsewhere (the shared setting options); never a positional argument."""
+    return bool(action.option_strings) and action.dest in skip
 
 
 def _help(action: argparse.Action, prog: str) -> str:
@@ -77,7 +82,7 @@ def options(parser: argparse.ArgumentParser, skip: Iterable[str] = ()) -> str:
     actions = [
         a
         for a in parser._actions
-        if not isinstance(a, argparse._SubParsersAction) and a.dest not in skipped
+        if not isinstance(a, argparse._SubParsersAction) and not _skipped(a, skipped)
     ]
     actions.sort(key=lambda a: bool(a.option_strings))
     lines = []

@@ -65,7 +65,10 @@ def test_man_renders_the_page_without_warnings(name: str) -> None:
 
 
 def _options(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string, and the metavar of every positional argument."""
     found = {o for a in parser._actions for o in a.option_strings}
+    found |= {str(a.metavar or a.dest) for a in parser._actions if not a.option_strings}
+    found -= {"COMMAND", "command"}  # the sub-command slot: each command has its section
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
