@@ -80,6 +80,11 @@ def runtime(runtime: Runtime, now: float) -> Iterator[Metric]:
     reloads.add_metric(("failed",), runtime.reloads_failed)
     yield reloads
     yield GaugeMetricFamily(
+        "pysrsd_last_reload_successful",
+        "1 if the last reload read both files (or none was asked for yet), else 0.",
+        int(runtime.last_reload_ok),
+    )
+    yield GaugeMetricFamily(
         "pysrsd_last_good_load_timestamp_seconds",
         "When the files were last loaded without error (start or reload), Unix time.",
         runtime.last_good_load,

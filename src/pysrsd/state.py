@@ -98,6 +98,7 @@ class Runtime:
         # For metrics, read at scrape time: reload results, and since when the signing
         # secret signs (the secrets file's modification time when it was first seen).
         self.reloads_ok = self.reloads_failed = 0
+        self.last_reload_ok = True
         self.last_good_load = clock()
         self.signing_since = self._modified(self._signatures[0])
 
@@ -198,6 +199,7 @@ class Runtime:
         if keyring.fingerprint != old.keyring.fingerprint:
             self.signing_since = self._modified(self._signatures[0])
         done = [name for name in ("secrets", "exclusions") if name not in errors]
+        self.last_reload_ok = not errors
         if not errors:
             self.reloads_ok += 1
             self.last_good_load = self._clock()

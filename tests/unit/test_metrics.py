@@ -188,6 +188,7 @@ def test_connections_reloads_secrets_exclusions(tmp_path: Path) -> None:
     assert values[("pysrsd_connections_refused_total", plain)] == 1
     assert values[("pysrsd_secrets", plain)] == 1
     assert values[("pysrsd_exclusions", plain)] == 2
+    assert values[("pysrsd_last_reload_successful", plain)] == 1
     assert 10 * DAY <= values[("pysrsd_signing_secret_age_seconds", plain)] < 10 * DAY + 60
 
     write_secrets(settings.secrets_file, "new signing secret", SECRET)  # rotation: now
@@ -197,6 +198,7 @@ def test_connections_reloads_secrets_exclusions(tmp_path: Path) -> None:
     values = scrape(live.registry)
     assert values[("pysrsd_reloads_total", frozenset({("result", "ok")}))] == 1
     assert values[("pysrsd_reloads_total", frozenset({("result", "failed")}))] == 1
+    assert values[("pysrsd_last_reload_successful", plain)] == 0
     assert values[("pysrsd_secrets", plain)] == 2  # the last good secrets are kept
     assert values[("pysrsd_signing_secret_age_seconds", plain)] < 60
     last_good = values[("pysrsd_last_good_load_timestamp_seconds", plain)]
