@@ -22,8 +22,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 ENV_PREFIX = "PYSRSD_"
-# PYSRSD_* variables that are not settings: the test suite's "system tools are required".
+# PYSRSD_* variables that are not settings: the test suite's "system tools are required",
+# and the benchmarks' own (PYSRSD_BENCH_*).
 NOT_SETTINGS = frozenset({"PYSRSD_REQUIRE_SYSTEM"})
+NOT_SETTINGS_PREFIX = "PYSRSD_BENCH_"
 # Required settings that can also be given as positional arguments (pfix-srsd's form).
 POSITIONAL = {"domain": "the first argument", "secrets_file": "the second argument"}
 # A key at the start of a line of a flat TOML table, or a [table] header.
@@ -83,6 +85,8 @@ def unknown_variables(
     for name in sorted(environ):
         upper = name.upper()
         if not upper.startswith(ENV_PREFIX) or upper in NOT_SETTINGS:
+            continue
+        if upper.startswith(NOT_SETTINGS_PREFIX):
             continue
         if upper.removeprefix(ENV_PREFIX).lower() not in fields:
             guess = near_miss(upper.removeprefix(ENV_PREFIX), known)  # not on the prefix

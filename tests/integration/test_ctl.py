@@ -98,6 +98,16 @@ def test_check_reports_a_good_configuration(tmp_path: Path) -> None:
     assert SECRET not in result.stdout
 
 
+def test_check_warns_about_a_misspelt_variable(tmp_path: Path) -> None:
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    env = {"PYSRSD_SECRETS_FILE": str(secrets), "PYSRSD_MAX_AGEE": "30"}
+    result = ctl("check", "--domain", DOMAIN, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "warning: PYSRSD_MAX_AGEE: unknown variable; did you mean PYSRSD_MAX_AGE?\n"
+    )
+
+
 def test_query_asks_the_running_daemon(tmp_path: Path) -> None:
     secrets = write_secrets(tmp_path / "secrets", SECRET)
     with running_daemon(tmp_path, secrets) as daemon:

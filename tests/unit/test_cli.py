@@ -286,6 +286,7 @@ def test_unknown_variables_are_listed_with_a_near_miss(monkeypatch: pytest.Monke
     monkeypatch.setenv("PYSRSD_LOG_LEVLE", "debug")
     monkeypatch.setenv("PYSRSD_FLAVOUR", "x")
     monkeypatch.setenv("PYSRSD_REQUIRE_SYSTEM", "1")
+    monkeypatch.setenv("PYSRSD_BENCH_PFIX_SRSD", "/usr/sbin/pfix-srsd")
     monkeypatch.setenv("PYSRSD_MAX_AGE", "3")
     assert unknown_variables() == [
         ("PYSRSD_FLAVOUR", None),

@@ -8,6 +8,7 @@ import sys
 
 from pysrsd import logs
 from pysrsd.ctl import options
+from pysrsd.settings import unknown_variables
 from pysrsd.state import Runtime
 
 
@@ -20,6 +21,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"signing key: fingerprint {state.keyring.fingerprint}")
     print(f"exclusions:  {len(state.exclusions)} entries")
     print(f"tcp_table:   forward {settings.forward_port}, reverse {settings.reverse_port}")
+    for spelt, guess in unknown_variables():  # ignored by the daemon too: say so
+        hint = f"did you mean {guess}?" if guess else "no such setting; it is ignored"
+        print(f"warning: {spelt}: unknown variable; {hint}", file=sys.stderr)
     if state.keyring.too_open:
         print(
             f"warning: {settings.secrets_file} is writable by its group or open to others",
