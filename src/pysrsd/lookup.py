@@ -21,6 +21,10 @@ class Table(enum.Enum):
     FORWARD = "forward"
     REVERSE = "reverse"
 
+    # Members are singletons: identity hashing is correct, and Enum's own __hash__ (a Python
+    # call) costs ~0.1 us on every dict lookup of the per-lookup path.
+    __hash__ = object.__hash__
+
 
 class Status(enum.Enum):
     """What an answer means to Postfix, independent of the wire protocol."""
@@ -29,6 +33,10 @@ class Status(enum.Enum):
     NOT_FOUND = "not_found"  # tcp_table 500, socketmap NOTFOUND: keep the address
     TEMP_FAIL = "temp_fail"  # tcp_table 400, socketmap TEMP: defer the mail (internal fault)
     PERM_FAIL = "perm_fail"  # tcp_table 500, socketmap PERM: the request itself was bad
+
+    # Members are singletons: identity hashing is correct, and Enum's own __hash__ (a Python
+    # call) costs ~0.1 us on every dict lookup of the per-lookup path.
+    __hash__ = object.__hash__
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,6 +172,11 @@ class Connection(asyncio.BufferedProtocol):
         self.last_active = self.loop.time()
         self.hub.touch(self)
         events = self.codec.receive(data)
+        if len(events) == 1 and type(query := events[0]) is Query:  # Postfix: one per read
+            table = query.table or self.table
+            assert table is not None
+            self._write(self.codec.encode(self.lookup(self.hub.runtime.state, table, query.key)))
+            return
         if not events:
             return
         state = self.hub.runtime.state
