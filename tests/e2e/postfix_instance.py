@@ -76,6 +76,24 @@ postlog    unix-dgram n - n - 1 postlogd
 """
 
 
+# Debian's master.cf runs these outside the chroot; every other service is chrooted in the queue
+# directory (column 5 "y"), smtpd and cleanup included. Debian's postfix init script copies
+# these files into the chroot.
+_UNCHROOTED = {"qmgr", "proxymap", "proxywrite", "local", "virtual", "postlog"}
+_CHROOT_FILES = ("localtime", "services", "resolv.conf", "hosts", "nsswitch.conf", "host.conf")
+
+
+def debian_chroot(master_cf: str) -> str:
+    """``master_cf`` with the chroot column as Debian ships it."""
+    lines = []
+    for line in master_cf.splitlines():
+        fields = line.split()
+        if fields[-1] not in _UNCHROOTED:
+            fields[4] = "y"
+        lines.append(" ".join(fields))
+    return "\n".join(lines) + "\n"
+
+
 def require_instance() -> None:
     """Skip (or fail under PYSRSD_REQUIRE_SYSTEM=1) unless a private Postfix can run here."""
     require(POSTFIX, "postconf", "postqueue")
@@ -191,7 +209,9 @@ class Sink:
 class PostfixInstance:
     """A private Postfix: ``postfix -c base/etc``, queue in base/spool, log in base/maillog."""
 
-    def __init__(self, base: Path, *, relay_port: int, settings: Mapping[str, str]) -> None:
+    def __init__(
+        self, base: Path, *, relay_port: int, settings: Mapping[str, str], chroot: bool = False
+    ) -> None:
         self.base = base
         self.config_dir = base / "etc"
         self.queue_dir = base / "spool"
@@ -200,6 +220,7 @@ class PostfixInstance:
         self.smtpd_port = free_ports()[0]
         self.relay_port = relay_port
         self.settings = dict(settings)
+        self.chroot = chroot  # as Debian ships master.cf: smtpd, cleanup... chrooted
         self._master_pid: int | None = None
 
     def main_cf(self) -> dict[str, str]:
@@ -243,7 +264,14 @@ class PostfixInstance:
         (self.base / "mail").chmod(0o1777)
         lines = [f"{key} = {value}\n" for key, value in self.main_cf().items()]
         (self.config_dir / "main.cf").write_text("".join(lines))
-        (self.config_dir / "master.cf").write_text(_MASTER_CF.format(port=self.smtpd_port))
+        master_cf = _MASTER_CF.format(port=self.smtpd_port)
+        if self.chroot:
+            master_cf = debian_chroot(master_cf)
+            (self.queue_dir / "etc").mkdir(exist_ok=True)
+            for name in _CHROOT_FILES:
+                with suppress(FileNotFoundError):
+                    shutil.copy(Path("/etc") / name, self.queue_dir / "etc" / name)
+        (self.config_dir / "master.cf").write_text(master_cf)
 
     def postfix(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -430,8 +458,12 @@ class World:
 
 
 @contextmanager
-def postfix_running(base: Path, sink: Sink, settings: dict[str, str]) -> Iterator[PostfixInstance]:
-    instance = PostfixInstance(base, relay_port=sink.port, settings={**FORWARDING, **settings})
+def postfix_running(
+    base: Path, sink: Sink, settings: dict[str, str], *, chroot: bool = False
+) -> Iterator[PostfixInstance]:
+    instance = PostfixInstance(
+        base, relay_port=sink.port, settings={**FORWARDING, **settings}, chroot=chroot
+    )
     try:
         instance.start()
         yield instance
@@ -459,6 +491,20 @@ def socketmap_maps(daemon: Daemon, sock: Path) -> dict[str, str]:
     }
 
 
+SOCKETMAP = "pysrsd/socketmap"  # README and examples/main.cf: relative to the queue directory
+
+
+def chrooted_socketmap_maps(daemon: Daemon, sock: Path) -> dict[str, str]:
+    """README's socketmap lines: the socket named relative to the queue directory."""
+    assert sock.as_posix().endswith("/spool/" + SOCKETMAP)
+    return {
+        "sender_canonical_maps": f"socketmap:unix:{SOCKETMAP}:forward",
+        "sender_canonical_classes": "envelope_sender",
+        "recipient_canonical_maps": f"socketmap:unix:{SOCKETMAP}:reverse",
+        "recipient_canonical_classes": "envelope_recipient, header_recipient",
+    }
+
+
 Maps = Callable[[Daemon, Path], dict[str, str]]
 
 
@@ -468,10 +514,14 @@ def _tcp(daemon: Daemon, _sock: Path) -> dict[str, str]:
 
 @contextmanager
 def world(
-    *daemon_args: str, maps: Maps = lambda daemon, _sock: tcp_maps(daemon)
+    *daemon_args: str,
+    maps: Maps = lambda daemon, _sock: tcp_maps(daemon),
+    chroot: bool = False,
 ) -> Iterator[World]:
     """A sink, a pysrsd serving tcp_table and a unix socketmap (with an exclusion map), and a
-    Postfix whose canonical maps are ``maps(daemon, socket_path)``."""
+    Postfix whose canonical maps are ``maps(daemon, socket_path)``. With ``chroot``, Postfix
+    runs its services chrooted as Debian does, and the socket is where the README puts it:
+    QUEUE/pysrsd/socketmap (``chrooted_socketmap_maps`` names it as main.cf does)."""
     require_instance()
     with ExitStack() as stack:
         base = stack.enter_context(instance_dir())
@@ -482,10 +532,14 @@ def world(
         exclude = base / "exclude"
         exclude.write_text(f"# pysrsd exclusion map\n{EXCLUDED_DOMAIN}\n")
         sock = base / "pysrsd.sock"
+        if chroot:  # PostfixInstance's queue directory, made before Postfix starts
+            sock = base / "postfix" / "spool" / SOCKETMAP
+            sock.parent.mkdir(parents=True)
         args = ["--exclude-file", str(exclude), "--socketmap", f"unix:{sock}", *daemon_args]
         daemon = stack.enter_context(running_daemon(base, secrets, *args))
         settings = maps(daemon, sock)
-        postfix = stack.enter_context(postfix_running(base / "postfix", sink, settings))
+        running = postfix_running(base / "postfix", sink, settings, chroot=chroot)
+        postfix = stack.enter_context(running)
         yield World(base, sink, daemon, postfix, secrets)
         _check_daemon_log(daemon)  # only after a passing test, as in postfix_running
 

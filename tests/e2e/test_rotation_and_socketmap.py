@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from harness import DOMAIN, SECRET, Daemon, write_secrets
 from mailflow import ALIAS, FORWARD_TO, bounce, forward, mint, reverse, token
-from postfix_instance import socketmap_maps, world
+from postfix_instance import chrooted_socketmap_maps, socketmap_maps, world
 
 pytestmark = pytest.mark.postfix
 
@@ -91,14 +91,17 @@ def _proxied(daemon: Daemon, sock: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "maps",
+    ("maps", "chroot"),
     [
-        pytest.param(socketmap_maps, id="socketmap"),
-        pytest.param(_proxied, id="proxy-socketmap"),  # examples/main.cf, for chrooted smtpd
+        pytest.param(socketmap_maps, False, id="socketmap"),
+        pytest.param(_proxied, False, id="proxy-socketmap"),
+        # README and examples/main.cf: the socket in the queue directory, smtpd and cleanup
+        # chrooted there as Debian ships them
+        pytest.param(chrooted_socketmap_maps, True, id="chrooted-queue-socketmap"),
     ],
 )
-def test_socketmap_over_unix_socket_forward_and_bounce(maps) -> None:  # type: ignore[no-untyped-def]
-    with world(maps=maps) as w:
+def test_socketmap_over_unix_socket_forward_and_bounce(maps, chroot: bool) -> None:  # type: ignore[no-untyped-def]
+    with world(maps=maps, chroot=chroot) as w:
         sender = f"alice-{token()}@example.com"
         srs = forward(w, sender).mail_from
         local = sender.split("@")[0]
@@ -109,3 +112,8 @@ def test_socketmap_over_unix_socket_forward_and_bounce(maps) -> None:  # type: i
         code, text = w.postfix.send("", [forged])[forged]
         assert code == 550 and "User unknown" in text
         assert "tcp:" not in (w.postfix.config_dir / "main.cf").read_text()
+        if chroot:  # the mail really went through chrooted smtpd and cleanup
+            master_cf = (w.postfix.config_dir / "master.cf").read_text()
+            for service in ("smtpd", "cleanup"):
+                (line,) = [x for x in master_cf.splitlines() if x.endswith(" " + service)]
+                assert line.split()[4] == "y", line
