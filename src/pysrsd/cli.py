@@ -266,6 +266,23 @@ def _warn_unknown_variables() -> None:
         )
 
 
+def _check_account(settings: Settings) -> None:
+    """The files as the account after the drop sees them: unreadable is an error now (not at
+    the next reload), a secret it could rewrite is a warning."""
+    readable = {"secrets-file": settings.secrets_file, "exclude-file": settings.exclude_file}
+    writable = privileges.check_account_files(
+        settings.user, settings.group, readable, settings.secrets_file
+    )
+    if writable:
+        structlog.get_logger("pysrsd").warning(
+            "secrets_file_writable",
+            path=str(settings.secrets_file),
+            writable=writable,
+            advice="the daemon's account could replace its own secret: make the file "
+            "root-owned, group of the daemon, mode 0640, in root-owned directories",
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(_daemon_parser().parse_args(argv))
     try:
@@ -275,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pysrsd import daemon
         from pysrsd.state import Runtime
 
+        _check_account(settings)
         runtime = Runtime(settings)
         if settings.pidfile is not None:
             privileges.write_pidfile(settings.pidfile)

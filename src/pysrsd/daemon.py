@@ -23,13 +23,12 @@ import os
 import resource
 import signal
 import socket
-import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
 
-from pysrsd import metrics, privileges, systemd, tables
+from pysrsd import janitor, metrics, privileges, systemd, tables
 from pysrsd.errors import ConfigError
 from pysrsd.lookup import Codec, Table
 from pysrsd.server import Connection, Hub, factory, housekeeping
@@ -37,6 +36,7 @@ from pysrsd.settings import Settings
 from pysrsd.socketmap import SocketmapCodec
 from pysrsd.state import Runtime
 from pysrsd.tcp_table import TcpTableCodec
+from pysrsd.unix_socket import bind_unix
 
 log = structlog.get_logger("pysrsd")
 BACKLOG = 1024
@@ -50,6 +50,13 @@ Opener = Callable[[Callable[[], Connection]], Awaitable[asyncio.Server]]
 def _adopted(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> Opener:
     def open_(make: Callable[[], Connection]) -> Awaitable[asyncio.Server]:
         return loop.create_server(make, sock=sock, backlog=ACCEPT_BATCH)
+
+    return open_
+
+
+def _adopted_unix(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> Opener:
+    def open_(make: Callable[[], Connection]) -> Awaitable[asyncio.Server]:
+        return loop.create_unix_server(make, sock=sock, backlog=ACCEPT_BATCH)
 
     return open_
 
@@ -69,6 +76,7 @@ class Daemon:
         self.metrics = metrics.build(settings, runtime, self.hub)  # ConfigError: no library
         self.stop = asyncio.Event()
         self.listeners: list[Listener] = []
+        self.unix_sockets: list[tuple[Path, int]] = []  # (path, inode): removed at exit
 
     def _codecs(self, name: str) -> tuple[Table | None, Callable[[], Codec]]:
         max_line = self.settings.max_line
@@ -111,17 +119,11 @@ class Daemon:
                 await self._serve(name, f"{host} port {port}", _tcp(loop, host, port))
         for endpoint in s.socketmap:
             kind, _, rest = endpoint.partition(":")
-            if kind == "unix":
-                path = Path(rest)
-                _clear_stale_socket(path)
-                await self._serve(
-                    "socketmap",
-                    rest,
-                    lambda f: loop.create_unix_server(f, rest, backlog=BACKLOG),  # noqa: B023
-                )
-                os.chmod(path, s.socketmap_mode)
-                if s.user or s.group:
-                    os.chown(path, *privileges.resolve_ids(s.user, s.group))
+            if kind == "unix":  # mode by umask, owner never through a symlink
+                owner = privileges.resolve_ids(s.user, s.group) if s.user or s.group else None
+                sock, inode = bind_unix(Path(rest), s.socketmap_mode, owner, BACKLOG)
+                self.unix_sockets.append((Path(rest), inode))
+                await self._serve("socketmap", rest, _adopted_unix(loop, sock))
             else:
                 host, _, port_text = rest.rpartition(":")
                 host = host[1:-1] if host.startswith("[") else host
@@ -163,6 +165,8 @@ class Daemon:
         self.hub.max_connections = connection_limit(
             self.settings.max_connections, ACCEPT_BATCH * len(self.listeners) + FD_RESERVE
         )
+        if os.geteuid() == 0 and (self.settings.user or self.settings.group):
+            janitor.start(self.settings.pidfile, tuple(self.unix_sockets))  # stays root
         privileges.drop_privileges(self.settings.user, self.settings.group)
         privileges.refuse_root(self.settings.allow_root)
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
@@ -179,6 +183,7 @@ class Daemon:
         systemd.notify("STOPPING=1")
         await self._drain()
         keeper.cancel()
+        janitor.remove_ours(os.getpid(), None, tuple(self.unix_sockets))
         log.info("stopped")
         return 0
 
@@ -227,23 +232,6 @@ def _address(sock: socket.socket) -> str:
         host, port = name[0], name[1]
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return f"unix:{name}"
-
-
-def _clear_stale_socket(path: Path) -> None:
-    """Remove a socket file left by a dead daemon; refuse to touch anything else."""
-    try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise ConfigError(f"socketmap: {path} exists and is not a socket")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(str(path))
-        except OSError:
-            path.unlink()  # nobody listens: stale
-            return
-    raise ConfigError(f"socketmap: {path} is in use by another process")
 
 
 def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pysrsd.errors import ConfigError
 
-__all__ = ["Account", "can_read", "read_config", "read_trusted", "writers"]
+__all__ = ["Account", "can_read", "read_config", "read_trusted", "untrusted_problem", "writers"]
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 _GROUP_OTHER_WRITE = stat.S_IWGRP | stat.S_IWOTH
@@ -76,19 +76,42 @@ def read_trusted(
     return b"".join(chunks), info
 
 
-def _trusted_owner(uid: int) -> bool:
-    return uid in (0, os.getuid())
-
-
-def _strict_problem(kind: str, where: Path, info: os.stat_result, entry: int | None) -> str:
+def _strict_problem(
+    kind: str, where: Path, info: os.stat_result, entry: int | None, trusted: frozenset[int]
+) -> str:
     """Why ``where`` may not be trusted under StrictModes ('' if it may)."""
-    if not _trusted_owner(info.st_uid):
-        return f"{kind} {where} is owned by uid {info.st_uid}, not by root or uid {os.getuid()}"
+    if info.st_uid not in trusted:
+        owners = " or ".join(f"uid {uid}" if uid else "root" for uid in sorted(trusted))
+        return f"{kind} {where} is owned by uid {info.st_uid}, not by {owners}"
     if info.st_mode & _GROUP_OTHER_WRITE:
         sticky = kind == "directory" and info.st_mode & stat.S_ISVTX
-        if not (sticky and entry is not None and _trusted_owner(entry)):
+        if not (sticky and entry is not None and entry in trusted):
             return f"{kind} {where} is writable by group or others"
     return ""
+
+
+def untrusted_problem(
+    resolved: Path, trusted: frozenset[int], info: os.stat_result | None = None
+) -> str:
+    """Why ``resolved`` (a file whose ``info`` is given, or a directory) or a directory above
+    it could be changed by someone whose uid is not in ``trusted`` ('' if nobody can)."""
+    kind = "directory" if info is None else "file"
+    try:
+        info = info or os.stat(resolved)
+    except OSError as exc:
+        return f"cannot check {resolved}: {exc.strerror}"
+    problem = _strict_problem(kind, resolved, info, None, trusted)
+    child_owner = info.st_uid
+    for directory in resolved.parents:
+        if problem:
+            break
+        try:
+            dir_info = os.stat(directory)
+        except OSError as exc:
+            return f"cannot check {directory}: {exc.strerror}"
+        problem = _strict_problem("directory", directory, dir_info, child_owner, trusted)
+        child_owner = dir_info.st_uid
+    return problem
 
 
 def read_config(path: Path, limit: int, setting: str) -> bytes:
@@ -101,17 +124,7 @@ def read_config(path: Path, limit: int, setting: str) -> bytes:
     if resolved == Path(os.devnull):
         return b""
     data, info = read_trusted(resolved, limit, setting, nofollow=True)
-    problem = _strict_problem("file", resolved, info, None)
-    child_owner = info.st_uid
-    for directory in resolved.parents:
-        if problem:
-            break
-        try:
-            dir_info = os.stat(directory)
-        except OSError as exc:
-            raise ConfigError(f"{setting}: cannot check {directory}: {exc.strerror}") from None
-        problem = _strict_problem("directory", directory, dir_info, child_owner)
-        child_owner = dir_info.st_uid
+    problem = untrusted_problem(resolved, frozenset([0, os.getuid()]), info)
     if problem:
         raise ConfigError(f"{setting}: refusing {path}: {problem} (chown root, chmod go-w)")
     return data

@@ -14,6 +14,13 @@ Contract:
   then rename) with mode 0644; ``remove_pidfile(path)`` removes it at exit only while it still
   names this process, and never raises (exit must not fail over a pid file).
 
+* ``check_account_files(user, group, readable, secrets)``: the account the daemon will serve
+  as (after ``--user``/``--group``; the current one otherwise) must be able to read each file of
+  ``readable`` (setting name → path), else ``ConfigError`` at start rather than a failed reload
+  later; it returns what that account could rewrite or replace of ``secrets`` (the file or a
+  directory on its path), for the caller to warn about: a daemon that can change its own secret
+  lets anything running as its account mint valid addresses.
+
 Every failure is a ``ConfigError`` whose one line names the setting (``--user``, ``--group``,
 ``--pidfile``).
 """
@@ -28,8 +35,16 @@ import tempfile
 from pathlib import Path
 
 from pysrsd.errors import ConfigError
+from pysrsd.files import Account, can_read, writers
 
-__all__ = ["drop_privileges", "refuse_root", "remove_pidfile", "resolve_ids", "write_pidfile"]
+__all__ = [
+    "check_account_files",
+    "drop_privileges",
+    "refuse_root",
+    "remove_pidfile",
+    "resolve_ids",
+    "write_pidfile",
+]
 
 PIDFILE_MODE = 0o644
 
@@ -137,3 +152,26 @@ def remove_pidfile(path: Path) -> None:
     with contextlib.suppress(OSError, ValueError):
         if int(path.read_text(encoding="ascii").strip()) == os.getpid():
             path.unlink()
+
+
+def account_after_drop(user: str | None, group: str | None) -> Account:
+    """The identity ``drop_privileges(user, group)`` leaves: groups are only ``[gid]``."""
+    if user is None and group is None:
+        return Account.current()
+    uid, gid = resolve_ids(user, group)
+    return Account(uid, gid, frozenset([gid]))
+
+
+def check_account_files(
+    user: str | None, group: str | None, readable: dict[str, Path | None], secrets: Path
+) -> list[str]:
+    """See the module docstring."""
+    account = account_after_drop(user, group)
+    for setting, path in readable.items():
+        if path is not None and path.exists() and not can_read(account, path):
+            raise ConfigError(
+                f"{setting}: {path} is not readable by uid {account.uid} gid {account.gid}, "
+                f"the account the daemon serves as (e.g. chgrp {account.gid} and chmod g+r it, "
+                "and let that account search its directories)"
+            )
+    return [] if account.uid == 0 else writers(account, secrets)

@@ -5,9 +5,12 @@ Each test is an attack or a mistake seen in the field, played against the real c
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -42,7 +45,8 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
-    lines = result.stderr.strip().splitlines()
+    """The one error line of a start refused for bad configuration (exit 2)."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("pysrsd: ")]
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     return lines[0]
 
@@ -101,3 +105,172 @@ def test_socketmap_only_mode_opens_no_tcp_table_port(tmp_path: Path) -> None:
 def test_empty_listen_address_is_refused() -> None:
     line = one_line(start("--listen", "", DOMAIN, "/nonexistent"))
     assert line.startswith("pysrsd: --listen") and "empty address" in line
+
+
+# --- the account the daemon serves as ---------------------------------------------------------
+
+NOBODY = pwd.getpwnam("nobody")
+
+
+def needs_root() -> None:
+    if os.geteuid() != 0:
+        if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
+            pytest.fail("needs root (PYSRSD_REQUIRE_SYSTEM=1)")
+        pytest.skip("needs root to drop privileges")
+
+
+def secrets_for_nobody(directory: Path, mode: int = 0o640) -> Path:
+    """The layout the project recommends: root-owned, group of the daemon, 0640."""
+    secrets = write_secrets(directory / "secrets", SECRET)
+    os.chown(secrets, 0, NOBODY.pw_gid)
+    secrets.chmod(mode)
+    return secrets
+
+
+def serving_uid(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[2])
+
+
+@pytest.mark.parametrize("setting", ["secrets-file", "exclude-file"])
+def test_a_file_the_account_cannot_read_stops_the_start(open_tmp: Path, setting: str) -> None:
+    needs_root()
+    secrets = secrets_for_nobody(open_tmp)
+    private = open_tmp / "private"
+    private.write_text("example.org\n")
+    private.chmod(0o600)  # root only: read fine now, as root, but never again after the drop
+    if setting == "secrets-file":
+        secrets.chmod(0o600)
+        args = ["--user", "nobody", DOMAIN, str(secrets)]
+    else:
+        args = ["--user", "nobody", "--exclude-file", str(private), DOMAIN, str(secrets)]
+    line = one_line(start(*args))
+    assert (
+        line.startswith(f"pysrsd: {setting}: ") and f"not readable by uid {NOBODY.pw_uid}" in line
+    )
+
+
+def test_recommended_layout_serves_as_nobody_without_warning(open_tmp: Path) -> None:
+    needs_root()
+    secrets = secrets_for_nobody(open_tmp)
+    with running_daemon(open_tmp, secrets, "--user", "nobody") as daemon:
+        assert serving_uid(daemon.proc.pid) == NOBODY.pw_uid
+        with Client(daemon.forward_port) as fwd:
+            assert fwd.get(b"alice@example.com").startswith(b"200 SRS0=")
+        assert "secrets_file_writable" not in daemon.log_text()
+
+
+@pytest.mark.parametrize("what", ["file", "directory"])
+def test_a_secret_the_account_could_replace_is_warned_about(open_tmp: Path, what: str) -> None:
+    needs_root()
+    directory = open_tmp / "etc"
+    directory.mkdir()
+    secrets = secrets_for_nobody(directory)
+    os.chown(secrets if what == "file" else directory, NOBODY.pw_uid, -1)
+    with running_daemon(open_tmp, secrets, "--user", "nobody") as daemon:
+        text = daemon.log_text()
+    assert "event='secrets_file_writable'" in text
+    assert f"{what} {secrets if what == 'file' else directory}" in text
+    assert SECRET not in text
+
+
+# --- the socketmap socket ------------------------------------------------------------------
+
+# Whenever a socket appears, swap it for a symlink to the root-owned target. Perl: the account
+# cannot run this checkout's interpreter, which may live under /root.
+ATTACKER = """
+my ($path, $target) = @ARGV;
+while (1) {
+    if (lstat($path) && -S _) { symlink($target, "$path.swap"); rename("$path.swap", $path); }
+}
+"""
+
+
+def test_socket_symlink_swap_never_hands_over_a_root_file(open_tmp: Path) -> None:
+    """A process of the daemon's account, in a socket directory that account owns, swaps the
+    new socket for a symlink to a root-owned file: the file must keep its owner, 10 of 10."""
+    needs_root()
+    secrets = secrets_for_nobody(open_tmp)
+    run_dir = open_tmp / "run"
+    run_dir.mkdir(mode=0o755)
+    os.chown(run_dir, NOBODY.pw_uid, NOBODY.pw_gid)
+    target = open_tmp / "root-owned"
+    target.write_text("root's file\n")
+    target.chmod(0o600)
+    path = run_dir / "socketmap.sock"
+    attacker = subprocess.Popen(
+        ["perl", "-e", ATTACKER, str(path), str(target)],
+        user=NOBODY.pw_uid,
+        group=NOBODY.pw_gid,
+        extra_groups=[],
+    )
+    try:
+        started = 0
+        for _ in range(10):
+            with contextlib.suppress(RuntimeError):  # a start that fails must still be safe
+                with running_daemon(
+                    open_tmp, secrets, "--user", "nobody", "--socketmap", f"unix:{path}"
+                ):
+                    started += 1
+            info = target.stat()
+            assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 0, 0o600)
+    finally:
+        attacker.kill()
+        attacker.wait()
+    assert target.read_text() == "root's file\n"
+    assert started == 10  # the attack does not even stop the daemon from starting
+
+
+def test_socket_directory_writable_by_others_is_refused(open_tmp: Path) -> None:
+    secrets = write_secrets(open_tmp / "secrets", SECRET)
+    run_dir = open_tmp / "run"
+    run_dir.mkdir()
+    run_dir.chmod(0o777)
+    line = one_line(start("--socketmap", f"unix:{run_dir / 's'}", DOMAIN, str(secrets)))
+    assert line.startswith("pysrsd: socketmap: refusing") and "writable by group or others" in line
+
+
+def test_socket_mode_comes_from_bind(open_tmp: Path) -> None:
+    secrets = write_secrets(open_tmp / "secrets", SECRET)
+    path = open_tmp / "s"
+    with running_daemon(
+        open_tmp, secrets, "--socketmap", f"unix:{path}", "--socketmap-mode", "660"
+    ):
+        assert stat.S_IMODE(path.lstat().st_mode) == 0o660
+        assert [p.name for p in open_tmp.iterdir() if p.name.startswith(".s.")] == []
+
+
+# --- what root created is removed at exit, even after the drop --------------------------------
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_pid_file_and_socket_are_removed_after_the_drop(
+    open_tmp: Path, how: signal.Signals
+) -> None:
+    needs_root()
+    secrets = secrets_for_nobody(open_tmp)
+    run_dir = open_tmp / "run"  # root's 0755: the daemon's account cannot unlink in it
+    run_dir.mkdir(mode=0o755)
+    pidfile, sock = run_dir / "pysrsd.pid", run_dir / "pysrsd.sock"
+    args = ("--user", "nobody", "--pidfile", str(pidfile), "--socketmap", f"unix:{sock}")
+    with running_daemon(open_tmp, secrets, *args) as daemon:
+        assert pidfile.read_text() == f"{daemon.proc.pid}\n" and sock.is_socket()
+        daemon.signal(how)
+        daemon.proc.wait(10)
+    assert _eventually(lambda: not pidfile.exists() and not sock.exists())
+    assert list(run_dir.iterdir()) == []
+
+
+def test_files_of_a_newer_instance_are_kept(open_tmp: Path) -> None:
+    """Only what is still ours goes: a pid file that names another process stays."""
+    needs_root()
+    secrets = secrets_for_nobody(open_tmp)
+    run_dir = open_tmp / "run"
+    run_dir.mkdir(mode=0o755)
+    pidfile = run_dir / "pysrsd.pid"
+    with running_daemon(open_tmp, secrets, "--user", "nobody", "--pidfile", str(pidfile)) as d:
+        pidfile.write_text("1\n")  # as if a new instance had taken over
+        d.signal(signal.SIGTERM)
+        d.proc.wait(10)
+    time.sleep(0.5)  # the janitor has had its turn (it runs as soon as the daemon is gone)
+    assert pidfile.read_text() == "1\n"

@@ -111,20 +111,21 @@ def test_socketmap_socket_activation_by_name(tmp_path: Path) -> None:
             proc.communicate(timeout=20)
 
 
-def test_unix_socket_belongs_to_the_daemon_user(tmp_path: Path) -> None:
+def test_unix_socket_belongs_to_the_daemon_user(open_tmp: Path) -> None:
     """Created while still root, then handed to --user (and its primary group)."""
     if os.geteuid() != 0:
         pytest.skip("needs root to change owners")  # CI runs as root
     import pwd
 
     nobody = pwd.getpwnam("nobody")
-    run_dir = tmp_path / "run"
+    run_dir = open_tmp / "run"
     run_dir.mkdir()
     run_dir.chmod(0o755)
-    tmp_path.chmod(0o755)
     secrets = write_secrets(run_dir / "secrets", SECRET)
+    os.chown(secrets, 0, nobody.pw_gid)  # readable by the account after the drop
+    secrets.chmod(0o640)
     path = run_dir / "pysrsd.sock"
-    with running_daemon(tmp_path, secrets, "--user", "nobody", "--socketmap", f"unix:{path}"):
+    with running_daemon(open_tmp, secrets, "--user", "nobody", "--socketmap", f"unix:{path}"):
         info = os.stat(path)
         assert (info.st_uid, info.st_gid) == (nobody.pw_uid, nobody.pw_gid)
         assert postmap("a@example.com", f"socketmap:unix:{path}:forward").startswith("SRS0=")
