@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ class Tally:
     wrong: int = 0
     reconnects: int = 0
     max_latency: float = 0.0
+    kinds: Counter[str] = field(default_factory=Counter)  # right answers by probe kind
     examples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -43,6 +45,7 @@ class Tally:
         self.wrong += other.wrong
         self.reconnects += other.reconnects
         self.max_latency = max(self.max_latency, other.max_latency)
+        self.kinds.update(other.kinds)
         self.examples.extend(other.examples[: 5 - len(self.examples)])
 
 
@@ -102,6 +105,7 @@ class TableClient:
                 self.tally.failures += 1  # "defer the mail": never acceptable here
             elif probe.check(reply):
                 self.tally.lookups += 1
+                self.tally.kinds[probe.kind] += 1
             else:
                 self.tally.wrong_answer(probe, line)
         return pending
