@@ -81,19 +81,22 @@ class Window:
 
 
 def describe(mode: HashInput, alphabet: Alphabet, window: Window | None, day: int) -> list[str]:
-    """Lines saying how hashes are made and checked today (``pysrsctl check``)."""
+    """Lines saying how hashes are made and checked on ``day`` (``pysrsctl check``)."""
+    forgeable = " (classic SRS: forgeable)" if mode == "concatenated" else ""
     lines = [
-        f"hash input: {mode}" + (" (forgeable: classic SRS)" if mode == "concatenated" else "")
+        f"hash:        {mode} input{forgeable}, new hashes in {alphabet} "
+        "(base64 and base64url both verify)"
     ]
-    lines.append(f"hash alphabet: {alphabet} for new hashes; base64 and base64url both verify")
-    if mode == "separated" and window is not None:
+    if mode == "concatenated":
+        lines.append("window:      none needed: concatenated input accepts every classic hash")
+    elif window is None:
+        lines.append("window:      none: classic (concatenated) hashes are refused")
+    else:
         state = "open" if window.is_open(day) else "closed"
         lines.append(
-            f"concatenated hashes: accepted on addresses stamped before {window.before}, "
-            f"window {state} (last day {window.last_day})"
+            f"window:      {state}: classic hashes accepted on addresses stamped before "
+            f"{window.before}, last day {window.last_day}"
         )
-    elif mode == "separated":
-        lines.append("concatenated hashes: refused")
     return lines
 
 

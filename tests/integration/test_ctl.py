@@ -108,6 +108,43 @@ def test_check_warns_about_a_misspelt_variable(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("options", "hash_line", "window_line"),
+    [
+        pytest.param([], "separated input, new hashes in base64url", "none: classic", id="default"),
+        pytest.param(
+            ["--hash-input", "concatenated", "--hash-alphabet", "base64"],
+            "concatenated input (classic SRS: forgeable), new hashes in base64 ",
+            "none needed",
+            id="concatenated",
+        ),
+        pytest.param(
+            ["--accept-concatenated-before", "2999-01-01", "--max-age", "10"],
+            "separated input",
+            "open: classic hashes accepted on addresses stamped before 2999-01-01, "
+            "last day 2999-01-10",
+            id="window-open",
+        ),
+        pytest.param(
+            ["--accept-concatenated-before", "2001-02-03"],
+            "separated input",
+            "closed: classic hashes accepted on addresses stamped before 2001-02-03, "
+            "last day 2001-02-23",
+            id="window-closed",
+        ),
+    ],
+)
+def test_check_shows_the_hash_mode_and_the_window(
+    tmp_path: Path, options: list[str], hash_line: str, window_line: str
+) -> None:
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    result = ctl("check", "--domain", DOMAIN, "--secrets-file", str(secrets), *options)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("hash: ") and hash_line in line for line in lines), lines
+    assert any(line.startswith("window: ") and window_line in line for line in lines), lines
+
+
 def test_query_asks_the_running_daemon(tmp_path: Path) -> None:
     secrets = write_secrets(tmp_path / "secrets", SECRET)
     with running_daemon(tmp_path, secrets) as daemon:

@@ -15,12 +15,14 @@ from pysrsd.state import Runtime
 def run(args: argparse.Namespace) -> int:
     logs.configure("error")
     settings = options.settings(args)
-    state = Runtime(settings).state
+    runtime = Runtime(settings)
+    state = runtime.state
     print(f"domain:      {settings.domain}")
     print(f"secrets:     {len(state.keyring)} in {settings.secrets_file}")
     print(f"signing key: fingerprint {state.keyring.fingerprint}")
     print(f"exclusions:  {len(state.exclusions)} entries")
     print(f"tcp_table:   forward {settings.forward_port}, reverse {settings.reverse_port}")
+    print("\n".join(runtime.hash_lines()))
     for spelt, guess in unknown_variables():  # ignored by the daemon too: say so
         hint = f"did you mean {guess}?" if guess else "no such setting; it is ignored"
         print(f"warning: {spelt}: unknown variable; {hint}", file=sys.stderr)
