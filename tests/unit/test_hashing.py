@@ -162,7 +162,12 @@ def test_window_edges_by_the_hour() -> None:
 def test_classic_srs1_is_judged_by_the_stamp_it_carries() -> None:
     rest = b"=abcd=%s=orig.example=bob"
     srs = engine(at(SWITCH), accept_concatenated_before=SWITCH)
-    for day, verifies in ((SWITCH - datetime.timedelta(days=2), True), (SWITCH, False)):
+    cases = [
+        (SWITCH - datetime.timedelta(days=2), True),
+        (SWITCH, False),
+        (SWITCH - datetime.timedelta(days=MAX_AGE + 1), False),  # the window closes by itself
+    ]
+    for day, verifies in cases:
         inner = rest % stamp(day)
         hash_ = spec_hash(b"hop1.example" + inner, url=False)
         address = b"SRS1=%s=hop1.example=%s@%s" % (hash_, inner, DOMAIN)
