@@ -134,7 +134,8 @@ def test_stamp_within_max_age_reverses(
 
 
 def _signed_srs0(secret: bytes, stamp: bytes, host: bytes, user: bytes) -> bytes:
-    mac = hmac.new(secret, stamp.lower() + host.lower() + user.lower(), hashlib.sha1)
+    """Signed as docs/hash.md specifies the default (separated) input."""
+    mac = hmac.new(secret, (b"SRS0=%s=%s=%s" % (stamp, host, user)).lower(), hashlib.sha1)
     return b"SRS0=" + b64encode(mac.digest())[:8] + b"=" + stamp + b"=" + host + b"=" + user
 
 
