@@ -177,6 +177,9 @@ def test_under_socket_activation(activated: tuple[int, int, Path]) -> None:
     with Client(forward) as fwd:  # the first connection starts the daemon
         assert fwd.get(b"alice@example.org").startswith(b"200 SRS0=")
         assert fwd.get(b"bob@example.org").startswith(b"200 SRS0=")
+    deadline = time.monotonic() + TIMEOUT  # adopted sockets answer before the daemon is ready
+    while "event='ready'" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
     try:
         samples = scrape(metrics_port)
     except OSError as exc:
