@@ -175,6 +175,9 @@ class Daemon:
         for name, server in self.listeners:
             for sock in server.sockets:
                 log.info("listening", table=name, address=_address(sock))
+        envelopes = self.runtime.envelopes
+        if envelopes is not None:  # opened unprivileged, as the daemon's account; never fatal
+            await envelopes.probe()
         keeper = asyncio.create_task(housekeeping(self.hub))
         systemd.notify("READY=1", f"STATUS=serving {self.settings.domain}")
         flavour = type(asyncio.get_running_loop()).__module__.partition(".")[0]
@@ -184,6 +187,8 @@ class Daemon:
         await self._drain()
         keeper.cancel()
         janitor.remove_ours(os.getpid(), None, tuple(self.unix_sockets))
+        if envelopes is not None:
+            await envelopes.close()
         log.info("stopped")
         return 0
 

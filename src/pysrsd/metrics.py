@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from pysrsd.errors import ConfigError
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
     from prometheus_client.registry import CollectorRegistry
 
-Lookup = Callable[[State, Table, bytes], Answer]
+Lookup = Callable[[State, Table, bytes], Answer | Awaitable[Answer]]
 PROTOCOLS = ("tcp_table", "socketmap")
 # Seconds. An HMAC lookup takes microseconds; a database lookup milliseconds.
 LOOKUP_BUCKETS = (5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1)
@@ -54,11 +54,16 @@ NOT_REWRITTEN = {
     b"malformed SRS0 address": "malformed",
     b"malformed SRS1 address": "malformed",
     b"address too long": "malformed",
+    b"unknown alias": "unknown_alias",  # a database address the database does not hold
 }
-TEMPORARY = {b"internal error": "internal"}
+TEMPORARY = {
+    b"internal error": "internal",
+    b"envelope database unavailable": "database",
+    b"database address, no envelope database configured": "database",
+}
 REASONS = {
     Table.FORWARD: ("not_address", "excluded", "own_domain", "malformed"),
-    Table.REVERSE: ("not_srs", "foreign", "bad_hash", "expired", "malformed"),
+    Table.REVERSE: ("not_srs", "foreign", "bad_hash", "expired", "malformed", "unknown_alias"),
 }
 SAMPLE = 8  # one lookup in SAMPLE is timed: two clock reads cost more than the counting
 
@@ -68,7 +73,7 @@ def slots(table: Table) -> tuple[tuple[str, str], ...]:
     return (
         ("rewritten", "none"),
         *(("not_rewritten", reason) for reason in (*REASONS[table], "other")),
-        *(("temporary_failure", reason) for reason in (*TEMPORARY.values(), "other")),
+        *(("temporary_failure", r) for r in (*dict.fromkeys(TEMPORARY.values()), "other")),
     )
 
 
@@ -146,7 +151,7 @@ class LiveMetrics(Metrics):
         found, is_forward = Status.FOUND, Table.FORWARD
         countdown = SAMPLE
 
-        def metered(state: State, table: Table, key: bytes) -> Answer:
+        def metered(state: State, table: Table, key: bytes) -> Answer | Awaitable[Answer]:
             nonlocal countdown
             countdown -= 1
             if countdown:
@@ -159,6 +164,8 @@ class LiveMetrics(Metrics):
                 histogram = f_hist if table is is_forward else r_hist
                 histogram[bisect_left(bounds, elapsed)] += 1
                 histogram[-1] += elapsed
+            if not isinstance(answer, Answer):  # awaits Redis: seen by observe_database
+                return answer
             counts, slot = (f_counts, f_slot) if table is is_forward else (r_counts, r_slot)
             if answer.status is found:
                 counts[0] += 1

@@ -1,7 +1,11 @@
 """asyncio transport: moves bytes between sockets and codecs, nothing else.
 
 data_received → codec.receive → tables.lookup (synchronous, microseconds) → codec.encode →
-one write. Because lookups never await, replies leave in request order without queues.
+one write. Lookups that need a network database (Redis) return an awaitable instead: the
+replies of that read, and of every later read on the connection, then leave from one task per
+read, each awaiting the previous one, so replies still leave in request order; reading from
+that connection pauses until they are written (Postfix waits for each reply anyway). The
+synchronous path (no database, or SQLite) takes none of this.
 
 Bounds (STYLE rule 7):
 - request size: the codec's (tcp_table ``max_line``, socketmap 100,000 bytes);
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import cast
 
 import structlog
@@ -41,7 +45,7 @@ HIGH_WATER = 64 * 1024
 LOW_WATER = 16 * 1024
 READ_SIZE = 4096
 QUIET = 1.0  # seconds without a request after which a reply is surely read (shutdown)
-Lookup = Callable[[State, Table, bytes], Answer]
+Lookup = Callable[[State, Table, bytes], Answer | Awaitable[Answer]]
 
 
 class Hub:
@@ -139,6 +143,7 @@ class Connection(asyncio.BufferedProtocol):
         self.malformed = 0
         self.finishing = False  # stopping: flush, send FIN, discard what still arrives
         self.writing_paused = False  # the peer does not read its replies: nor do we read
+        self.pending: asyncio.Task[None] | None = None  # replies awaiting a network database
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Duck-typed: uvloop's transports do the same work without subclassing asyncio's.
@@ -163,7 +168,8 @@ class Connection(asyncio.BufferedProtocol):
 
     def _read_again(self) -> None:
         transport = self.transport
-        if transport is not None and not transport.is_closing() and not self.writing_paused:
+        paused = self.writing_paused or self.pending is not None
+        if transport is not None and not transport.is_closing() and not paused:
             transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
@@ -172,30 +178,70 @@ class Connection(asyncio.BufferedProtocol):
         self.last_active = self.loop.time()
         self.hub.touch(self)
         events = self.codec.receive(data)
-        if len(events) == 1 and type(query := events[0]) is Query:  # Postfix: one per read
-            table = query.table or self.table
+        if len(events) == 1 and type(query := events[0]) is Query and not self.pending:
+            table = query.table or self.table  # Postfix: one query per read
             assert table is not None
-            self._write(self.codec.encode(self.lookup(self.hub.runtime.state, table, query.key)))
+            answer = self.lookup(self.hub.runtime.state, table, query.key)
+            if isinstance(answer, Answer):
+                self._write(self.codec.encode(answer))
+            else:
+                self._defer([asyncio.ensure_future(answer)], False)
             return
         if not events:
             return
         state = self.hub.runtime.state
         codec = self.codec
-        out = []
+        out: list[bytes | asyncio.Future[Answer]] = []
+        deferred = self.pending is not None
+        fatal = False
         for event in events:
             if type(event) is Query:
                 table = event.table or self.table
                 assert table is not None
-                out.append(codec.encode(self.lookup(state, table, event.key)))
+                answer = self.lookup(state, table, event.key)
+                if isinstance(answer, Answer):
+                    out.append(codec.encode(answer))
+                else:
+                    out.append(asyncio.ensure_future(answer))
+                    deferred = True
             else:
                 assert isinstance(event, Malformed)
                 self._log_malformed(event)
                 out.append(codec.encode(codec.malformed_answer(event)))
                 if event.fatal:
-                    self._write(b"".join(out))
-                    self.close()
-                    return
-        self._write(b"".join(out))
+                    fatal = True
+                    break
+        if deferred:
+            self._defer(out, fatal)
+            return
+        self._write(b"".join(out))  # type: ignore[arg-type]  # no futures when not deferred
+        if fatal:
+            self.close()
+
+    def _defer(self, out: list[bytes | asyncio.Future[Answer]], fatal: bool) -> None:
+        """Write ``out`` in order once its answers are known and the earlier replies sent."""
+        self.pending = self.loop.create_task(self._send_in_order(self.pending, out, fatal))
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    async def _send_in_order(
+        self,
+        previous: asyncio.Task[None] | None,
+        out: list[bytes | asyncio.Future[Answer]],
+        fatal: bool,
+    ) -> None:
+        if previous is not None:
+            await previous
+        for item in out:
+            self._write(item if isinstance(item, bytes) else self.codec.encode(await item))
+        if fatal:
+            self.close()
+        if self.pending is asyncio.current_task():
+            self.pending = None
+            transport = self.transport
+            paused = self.writing_paused or self.finishing  # resume_writing resumes it
+            if transport and not transport.is_closing() and not paused:
+                transport.resume_reading()
 
     def _log_malformed(self, event: Malformed) -> None:
         self.malformed += 1
@@ -219,7 +265,7 @@ class Connection(asyncio.BufferedProtocol):
         self.writing_paused = False
         self.last_active = self.loop.time()
         self.hub.set_busy(self, False)
-        if self.transport is not None and not self.transport.is_closing():
+        if self.transport is not None and not self.transport.is_closing() and not self.pending:
             self.transport.resume_reading()
 
     def finish(self) -> None:
@@ -231,6 +277,9 @@ class Connection(asyncio.BufferedProtocol):
         if transport is None or transport.is_closing():
             return
         self.finishing = True
+        if self.pending is not None:  # answers awaiting the database go out first
+            self.pending.add_done_callback(lambda _task: self.finish())
+            return
         quiet = self.loop.time() - self.last_active > QUIET
         if (quiet and not transport.get_write_buffer_size()) or not transport.can_write_eof():
             # Postfix reads each reply before it asks again: a connection quiet for a while
@@ -270,7 +319,7 @@ def factory(
 
 
 async def housekeeping(hub: Hub, interval: float = 1.0) -> None:
-    """Every ``interval`` s: close idle connections, reload files that changed."""
+    """Every ``interval`` s: close idle connections, reload files that changed, purge."""
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(interval)
@@ -280,5 +329,7 @@ async def housekeeping(hub: Hub, interval: float = 1.0) -> None:
                 log.debug("idle_closed", connections=closed)
             hub.runtime.check_files()
             tables.REFUSALS.flush()  # the summary of a flood that has stopped
+            if hub.runtime.envelopes is not None:
+                hub.runtime.envelopes.tick(loop.time())  # purges expired SQLite rows
         except Exception:  # housekeeping must go on whatever happens
             log.exception("housekeeping_failed")

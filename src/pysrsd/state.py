@@ -18,6 +18,8 @@ from pathlib import Path
 import structlog
 
 from pysrsd.engine import Engine
+from pysrsd.envelopes import display, open_store
+from pysrsd.envelopes.database import EnvelopeDatabase
 from pysrsd.errors import ConfigError
 from pysrsd.exclusions import Exclusions, load_exclusions
 from pysrsd.hashing import Window, describe, today
@@ -38,6 +40,8 @@ class Policy:
     domain: bytes  # lower case, for comparisons
     always_rewrite: bool
     reverse_any_domain: bool
+    original_envelope: str = "embedded"  # embedded | database | auto
+    envelope_ttl: int = 21 * 86400  # seconds a stored sender is kept: max-age days
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ class State:
     exclusions: Exclusions
     keyring: Keyring
     policy: Policy
+    envelopes: EnvelopeDatabase | None = None  # the same one across reloads
 
 
 def _signature(path: Path | None) -> FileSignature:
@@ -63,7 +68,11 @@ def _on_engine_warning(message: str) -> None:
 
 
 def build_state(
-    settings: Settings, keyring: Keyring, exclusions: Exclusions, clock: Callable[[], float]
+    settings: Settings,
+    keyring: Keyring,
+    exclusions: Exclusions,
+    clock: Callable[[], float],
+    envelopes: EnvelopeDatabase | None = None,
 ) -> State:
     domain = settings.domain.encode()
     engine = Engine(
@@ -79,8 +88,22 @@ def build_state(
         clock=clock,
         on_warning=_on_engine_warning,
     )
-    policy = Policy(domain.lower(), settings.always_rewrite, settings.reverse_any_domain)
-    return State(engine, exclusions, keyring, policy)
+    policy = Policy(
+        domain.lower(),
+        settings.always_rewrite,
+        settings.reverse_any_domain,
+        settings.original_envelope,
+        settings.max_age * 86400,
+    )
+    return State(engine, exclusions, keyring, policy, envelopes)
+
+
+def _envelopes(settings: Settings, clock: Callable[[], float]) -> EnvelopeDatabase | None:
+    """The envelope database when a mode uses one; opening does no I/O (see ``probe``)."""
+    if settings.original_envelope == "embedded":
+        return None
+    uri = settings.envelope_database
+    return EnvelopeDatabase(open_store(uri, clock), display(uri))
 
 
 class Runtime:
@@ -92,7 +115,8 @@ class Runtime:
         self._signatures = self._stat()
         keyring = load_keyring(settings.secrets_file)  # ConfigError at start: exit
         exclusions = load_exclusions(settings.exclude_file)
-        self.state = build_state(settings, keyring, exclusions, clock)
+        self.envelopes = _envelopes(settings, clock)
+        self.state = build_state(settings, keyring, exclusions, clock, self.envelopes)
         self._window_logged = ""  # "open" or "closed" once logged; every reload logs again
         self._report(keyring, exclusions, "loaded")
         # For metrics, read at scrape time: reload results, and since when the signing
@@ -195,7 +219,7 @@ class Runtime:
             exclusions = load_exclusions(self._settings.exclude_file)
         except ConfigError as exc:
             exclusions, errors["exclusions"] = old.exclusions, str(exc)
-        self.state = build_state(self._settings, keyring, exclusions, self._clock)
+        self.state = build_state(self._settings, keyring, exclusions, self._clock, self.envelopes)
         if keyring.fingerprint != old.keyring.fingerprint:
             self.signing_since = self._modified(self._signatures[0])
         done = [name for name in ("secrets", "exclusions") if name not in errors]

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     logs.configure("warning")
     state = Runtime(options.settings(args)).state
     table = Table.FORWARD if args.command == "forward" else Table.REVERSE
-    answer = tables.lookup(state, table, os.fsencode(args.address))
+    answer = tables.settle(tables.lookup(state, table, os.fsencode(args.address)))
     if answer.status is Status.FOUND:
         sys.stdout.buffer.write(answer.text + b"\n")
         return 0

@@ -1,0 +1,100 @@
+"""The envelope database: where a forwarded sender is kept when it is not embedded.
+
+Contract (the formats are postsrsd 2.x's, so that both daemons can share one database):
+- ``alias(address)`` is ``BASE32HEX(SHA1(address)) + "@1"``: 32 characters from
+  ``0-9A-V`` (RFC 4648 section 7, no padding for 20 bytes), over the address bytes exactly as
+  received. The engine signs this alias like any sender, giving ``SRS0=HHHH=TT=1=KEY@DOMAIN``;
+  the reverse of that address gives the alias back, upper-cased to undo case smashing.
+- The whole alias (``KEY@1``) is the database key: SQLite row ``kv(k, v, lt)`` with ``lt`` the
+  Unix time the row expires; Redis key ``PostSRSd/KEY@1`` set with ``SETEX`` and a TTL of
+  max-age days.
+- A store either answers or raises ``StoreError`` (unreachable, locked, read-only, ...): it
+  never turns a fault into "unknown alias", so the policy can answer 400 instead of 500.
+
+Two kinds of store: ``SyncStore`` (SQLite, a local file: microseconds, called on the event
+loop) and ``AsyncStore`` (Redis, network I/O: awaited). ``open_store`` picks one from the
+``envelope_database`` setting; it never fails because the database is down (the first
+operation reports that, and the next one tries again).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from pysrsd.errors import ConfigError
+
+ALIAS_HOST = b"@1"
+DAY = 86400
+
+
+class StoreError(Exception):
+    """The database could not do what was asked; the caller answers 400 or falls back."""
+
+
+def display(uri: str) -> str:
+    """``uri`` fit for a log line: a password in ``redis://user:password@host`` is dropped."""
+    scheme, sep, rest = uri.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else uri
+
+
+def alias(address: bytes) -> bytes:
+    """postsrsd 2.x's database alias for ``address`` (src/srs.c, postsrsd_forward)."""
+    return base64.b32hexencode(hashlib.sha1(address, usedforsecurity=False).digest()) + ALIAS_HOST
+
+
+def is_alias(address: bytes) -> bool:
+    """True for what the reverse of a database SRS address yields (``KEY@1``, any case)."""
+    return address.endswith(ALIAS_HOST) and b"@" not in address[:-2]
+
+
+@runtime_checkable
+class SyncStore(Protocol):
+    def get(self, key: bytes) -> bytes | None:
+        """The sender stored under ``key`` if it has not expired; raises ``StoreError``."""
+        ...
+
+    def put(self, key: bytes, value: bytes, ttl: int) -> None:
+        """Store ``value`` for ``ttl`` seconds; raises ``StoreError``."""
+        ...
+
+    def purge(self, limit: int) -> int:
+        """Delete up to ``limit`` expired entries; return how many (0: nothing left)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    async def get(self, key: bytes) -> bytes | None: ...
+
+    async def put(self, key: bytes, value: bytes, ttl: int) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise ``StoreError`` if the database cannot be reached now."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+Store = SyncStore | AsyncStore
+
+
+def open_store(uri: str, clock: Callable[[], float]) -> Store:
+    """The store ``uri`` names (``sqlite:PATH`` or ``redis://HOST:PORT[/DB]``)."""
+    if uri.startswith("sqlite:"):
+        from pysrsd.envelopes.sqlite_store import SqliteStore
+
+        return SqliteStore(uri[len("sqlite:") :], clock)
+    if uri.startswith("redis://"):
+        try:
+            from pysrsd.envelopes.redis_store import RedisStore
+        except ImportError as exc:  # the "redis" extra is not installed
+            raise ConfigError(
+                f"envelope_database: {uri} needs the redis client (pip install pysrsd[redis])"
+            ) from exc
+        return RedisStore(uri)
+    raise ConfigError(f"envelope_database: {uri!r}: expected sqlite:PATH or redis://HOST:PORT")
