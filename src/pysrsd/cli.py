@@ -46,7 +46,11 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="file of secrets, one per line; the first one signs, all verify (required)",
     )
-    add("--exclude-file", metavar="FILE", help="exclusion map (Postfix map source format)")
+    add(
+        "--exclude-file",
+        metavar="FILE",
+        help="exclusion map (Postfix map source format; default none)",
+    )
     add(
         "--config", metavar="FILE", help=f"TOML config file (default {DEFAULT_CONFIG} if it exists)"
     )
@@ -215,7 +219,12 @@ def _add_process_options(add: Callable[..., object]) -> None:
         "-G",
         help="drop privileges to this group after binding (default: the user's group)",
     )
-    add("--allow-root", "-u", action="store_true", help="keep running as root (not advised)")
+    add(
+        "--allow-root",
+        "-u",
+        action="store_true",
+        help="keep running as root (not advised; default: refuse)",
+    )
     add("--pidfile", "-p", metavar="FILE", help="write the process id to this file (default none)")
     add(
         "--metrics",

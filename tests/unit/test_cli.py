@@ -305,6 +305,16 @@ def test_help_gives_every_flag_a_text_and_names_the_other_sources() -> None:
     assert "command line > environment > config file > defaults" in text
 
 
+def test_help_of_every_setting_says_its_default_or_that_it_is_required() -> None:
+    not_settings = {"help", "version", "foreground", "verbose", "positional_domain"}
+    not_settings.add("positional_secrets")
+    for action in _daemon_parser()._actions:
+        if action.dest in not_settings or action.option_strings == ["-I"]:  # pfix-srsd's
+            continue
+        text = action.help or ""
+        assert "default" in text or "required" in text, action.option_strings
+
+
 @pytest.mark.parametrize(
     ("option", "default"),
     [
