@@ -149,6 +149,16 @@ def test_listens_only_on_the_address_given(tmp_path: Path, secrets: Path) -> Non
         assert refused.value.code == 404  # only /metrics is served
 
 
+def test_from_the_environment(tmp_path: Path, secrets: Path) -> None:
+    """PYSRSD_METRICS, as a daemontools env/ directory or a systemd Environment= sets it."""
+    env = {"PYSRSD_METRICS": "inet:127.0.0.1:0"}
+    with running_daemon(tmp_path, secrets, env=env) as daemon:
+        with Client(daemon.reverse_port) as rev:
+            assert rev.get(b"bob@example.net").startswith(b"500 ")
+        samples = scrape(daemon.ports["metrics"])
+    assert lookups(samples) == {("reverse", "tcp_table", "not_rewritten", "not_srs"): 1}
+
+
 @pytest.fixture
 def activated(tmp_path: Path, secrets: Path) -> Iterator[tuple[int, int, Path]]:
     require("systemd-socket-activate")
