@@ -310,6 +310,21 @@ def test_pfix_srsd_addresses_of_the_window_can_still_be_shifted_as_the_page_warn
     assert found_ == [b"bob@gmail.com", None, None]  # stamped on DATE: not classic-accepted
 
 
+def test_pfix_srsd_srs1_is_judged_by_the_first_forwarders_stamp(
+    open_tmp: Path, secrets: Path
+) -> None:
+    """Two SRS1 addresses pfix-srsd minted the day before the stop, for SRS0 senders the first
+    forwarder stamped 21 and 22 days before the stop: the window takes the first only; libsrs2
+    would take both (it never ages SRS1), the first forwarder only the first."""
+    senders = [forwarded_srs0(STOP - 21 * DAY), forwarded_srs0(STOP - 22 * DAY)]
+    made = mail_srs_forward(SECRET, domain(), senders, now=STOP - DAY)
+    assert all(a is not None and a.startswith(b"SRS1=") for a in made)
+    addresses = [a for a in made if a is not None]
+    assert mail_srs_reverse(SECRET, addresses, now=STOP) == senders
+    with pysrsd_at(open_tmp, pfix_args(secrets), STOP + 5) as daemon:
+        assert lookups(daemon.reverse_port, addresses) == [senders[0], None]
+
+
 def test_pfix_srsd_window_closes_on_its_last_day(open_tmp: Path, secrets: Path) -> None:
     """The address the old daemon minted last verifies until DATE + max-age - 1, at 23:59:59;
     then the window closes (logged once) and nothing classic verifies any more."""
