@@ -610,7 +610,7 @@ def test_postsrsd_2x_settings_serve_its_socketmap_and_its_database(open_tmp: Pat
     assert b"=1=" in by_alias
     text = block("postsrsd 2.x settings")
     text = text.replace("/etc/", f"{root}/etc/")
-    text = text.replace("/var/spool/postfix/srs", f"{root}/spool/srs")
+    text = text.replace("/var/spool/postfix/pysrsd/socketmap", f"{root}/spool/socketmap")
     text = text.replace("/var/lib/postsrsd/senders.db", str(database))
     if account(secrets):
         os.chown(root / "lib", 65534, -1)
@@ -622,7 +622,7 @@ def test_postsrsd_2x_settings_serve_its_socketmap_and_its_database(open_tmp: Pat
     config.write_text(text)
     switched(config, root, STOP + 5)
     with pysrsd_at(root, [], STOP + 5, config):
-        table = f"socketmap:unix:{root}/spool/srs"
+        table = f"socketmap:unix:{root}/spool/socketmap"
         assert postmap(by_alias.decode(), f"{table}:reverse") == sender.decode() + "\n"
         assert postmap(embedded.decode(), f"{table}:reverse") == "alice@example.com\n"
         new = postmap("carol@example.net", f"{table}:forward").strip()
