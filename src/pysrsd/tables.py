@@ -53,6 +53,7 @@ _NOT_SRS_REASON = "not an SRS address"  # e.g. a quoted ordinary local part: sta
 REFUSALS = RefusalLog()  # housekeeping calls REFUSALS.flush() for the summary line
 _DB_DOWN = Answer(Status.TEMP_FAIL, b"envelope database unavailable")
 _NO_DB = Answer(Status.TEMP_FAIL, b"database address, no envelope database configured")
+_LOOKS_LIKE_ALIAS = Answer(Status.NOT_FOUND, b"sender has the form of a database alias")
 _UNKNOWN_ALIAS = Answer(Status.NOT_FOUND, b"unknown alias")
 LOCAL_PART_MAX = 64  # octets, RFC 5321 4.5.3.1.1
 
@@ -85,6 +86,8 @@ def forward(state: State, key: bytes) -> Plan:
     excluded = state.exclusions.match(key)
     if excluded is not None:
         return Answer(Status.NOT_FOUND, excluded.encode())
+    if is_alias(key):  # its SRS address would reverse to a database lookup, not to it
+        return _LOOKS_LIKE_ALIAS
     if _domain(key) == state.policy.domain and (
         not state.policy.always_rewrite or is_srs(key.lstrip(b'"'))
     ):

@@ -56,6 +56,26 @@ def test_forward_not_found(key: bytes, status: Status, text: bytes) -> None:
     assert tables.forward(state, key) == Answer(status, text)
 
 
+@pytest.mark.parametrize("sender", [b"0@1", b"postmaster@1", b"0123456789ABCDEFGHIJKLMNOPQRSTU@1"])
+def test_a_sender_at_domain_1_comes_back_from_its_bounce(sender: bytes) -> None:
+    """postsrsd 2.x reads every ``user@1`` as a database alias: the SRS address of the sender
+    ``0@1`` reversed to a 400 ("no envelope database"), deferring mail. Only a 32-character
+    base32hex key at ``1`` is an alias."""
+    state = make_state()
+    minted = tables.forward(state, sender)
+    assert isinstance(minted, Answer) and minted.status is Status.FOUND
+    assert tables.reverse(state, minted.text) == Answer(Status.FOUND, sender)
+
+
+def test_a_sender_shaped_like_a_database_alias_is_not_rewritten() -> None:
+    """Its SRS address would reverse to a database lookup, never to the sender."""
+    key = b"0123456789ABCDEFGHIJKLMNOPQRSTUV@1"
+    for sender in (key, key.lower()):
+        assert tables.forward(make_state(), sender) == Answer(
+            Status.NOT_FOUND, b"sender has the form of a database alias"
+        )
+
+
 def test_forward_rewrites_and_guards_foreign_srs() -> None:
     state = make_state()
     assert tables.forward(state, b"alice@example.com") == Answer(

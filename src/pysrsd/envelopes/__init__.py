@@ -27,6 +27,8 @@ from typing import Protocol, runtime_checkable
 from pysrsd.errors import ConfigError
 
 ALIAS_HOST = b"@1"
+_BASE32HEX = b"0123456789ABCDEFGHIJKLMNOPQRSTUV"
+_ALIAS_LENGTH = 32 + len(ALIAS_HOST)  # base32hex of a 20-byte SHA-1 has no padding
 DAY = 86400
 
 
@@ -46,8 +48,14 @@ def alias(address: bytes) -> bytes:
 
 
 def is_alias(address: bytes) -> bool:
-    """True for what the reverse of a database SRS address yields (``KEY@1``, any case)."""
-    return address.endswith(ALIAS_HOST) and b"@" not in address[:-2]
+    """True for what the reverse of a database SRS address yields: ``KEY@1``, KEY the 32
+    base32hex characters of a SHA-1 (any case). postsrsd 2.x takes every ``user@1`` for an
+    alias; the key's shape keeps a sender at a domain ``1`` (not a key) an ordinary sender."""
+    return (
+        len(address) == _ALIAS_LENGTH
+        and address.endswith(ALIAS_HOST)
+        and address[:-2].upper().translate(None, _BASE32HEX) == b""
+    )
 
 
 @runtime_checkable
