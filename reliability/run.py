@@ -14,6 +14,7 @@ import sys
 import time
 
 from reliability.daemon import raise_client_nofile
+from reliability.floods import newline_flood, pipeline_flood
 from reliability.metrics_check import metrics_under_load
 from reliability.scenarios import ALL, Result, Size
 
@@ -32,7 +33,7 @@ def row(r: Result) -> str:
 
 async def main_async(size: Size, only: list[str]) -> list[Result]:
     results = []
-    for scenario in [*ALL, metrics_under_load]:
+    for scenario in [*ALL, newline_flood, pipeline_flood, metrics_under_load]:
         if only and scenario.__name__ not in only:
             continue
         print(f"-- {scenario.__name__} ...", file=sys.stderr, flush=True)

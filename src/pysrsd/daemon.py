@@ -30,8 +30,9 @@ import structlog
 
 from pysrsd import janitor, metrics, privileges, systemd, tables
 from pysrsd.errors import ConfigError
+from pysrsd.hub import Hub
 from pysrsd.lookup import Codec, Table
-from pysrsd.server import Connection, Hub, factory, housekeeping
+from pysrsd.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory, housekeeping
 from pysrsd.settings import Settings
 from pysrsd.socketmap import SocketmapCodec
 from pysrsd.state import Runtime
@@ -81,9 +82,9 @@ class Daemon:
     def _codecs(self, name: str) -> tuple[Table | None, Callable[[], Codec]]:
         max_line = self.settings.max_line
         if name in ("forward", "reverse"):
-            return Table(name), lambda: TcpTableCodec(max_line)
+            return Table(name), lambda: TcpTableCodec(max_line, EVENTS_PER_TURN)
         if name == "socketmap":
-            return None, SocketmapCodec
+            return None, lambda: SocketmapCodec(EVENTS_PER_TURN)
         raise ConfigError(
             f"LISTEN_FDNAMES: unknown socket name {name!r} (forward|reverse|socketmap)"
         )
@@ -100,6 +101,9 @@ class Daemon:
         for listening in server.sockets:  # asyncio's listen() used ACCEPT_BATCH: widen it
             with socket.socket(fileno=os.dup(listening.fileno())) as dup:
                 dup.listen(BACKLOG)
+                # Accepted TCP sockets inherit it: a peer that never reads holds tens of
+                # kilobytes of replies in the kernel, not the megabytes autotuning allows.
+                dup.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         self.listeners.append((name, server))
 
     async def bind(self) -> None:

@@ -6,6 +6,14 @@ types knows a wire format or a socket.
 
 Invariant: for every event a codec emits, exactly one reply is written, in event order
 (``Malformed`` events are answered by the codec itself through ``Codec.encode``).
+
+Limits every codec applies to one stream:
+- ``MAX_BAD`` malformed requests in a row and the stream is given up: the last of them is
+  ``fatal`` (answered, then the connection closes). A client that sends that many is not a
+  Postfix map client, and answering an endless stream of newlines costs CPU for nothing.
+- ``max_events`` (when given) caps the events one ``receive`` returns; whole requests beyond
+  it stay in the codec (``more`` is true) until ``receive(b"")`` asks for them. The server
+  uses it to do a bounded amount of work per connection per turn of its event loop.
 """
 
 from __future__ import annotations
@@ -66,10 +74,16 @@ class Malformed:
 
 
 Event = Query | Malformed
+MAX_BAD = 10  # malformed requests in a row after which a stream is given up
 
 
 class Codec(Protocol):
     """A sans-I/O wire codec: one instance per connection."""
+
+    @property
+    def more(self) -> bool:
+        """Whole requests are held back by ``max_events``: ``receive(b"")`` returns them."""
+        ...
 
     def receive(self, data: bytes) -> list[Event]:
         """Consume ``data``; return the complete events, in order. Memory stays bounded."""

@@ -9,16 +9,21 @@ synchronous path (no database, or SQLite) takes none of this.
 
 Bounds (STYLE rule 7):
 - request size: the codec's (tcp_table ``max_line``, socketmap 100,000 bytes);
-- write buffer: above ``HIGH_WATER`` bytes unsent to a peer that does not read, we stop
-  reading from it until the buffer drains below ``LOW_WATER`` (uvicorn flow_control);
-- connections: at ``max_connections`` the longest-idle connection (least recently active,
-  nothing left to send) is closed to admit the newcomer; Postfix reconnects by itself. Only
-  when every connection has replies pending is the newcomer closed;
+- write buffer: while any reply is unsent (the kernel's send buffer, kept small by the
+  daemon, is full), we neither read from that peer nor answer what it already sent, until the
+  buffer has drained (uvicorn flow_control, with a high-water mark of 0). Postfix reads every
+  reply before it asks again, so it never gets here; a peer that does not read stops costing
+  CPU after a few kilobytes;
+- connections: ``max_connections``, with eviction of stalled, pipelining, then idle peers
+  (``hub``);
 - idle time: connections quiet for ``idle_timeout`` seconds are closed (Postfix never hangs up);
-- work per turn of the event loop: one read of at most ``READ_SIZE`` bytes (after a full
-  read, reading pauses until the next turn, whatever the loop), so a client that pipelines
-  megabytes cannot stall the others, and the replies to one read (at most ~20 bytes
-  per input byte, for empty lines) stay a small multiple of ``HIGH_WATER``;
+- work per turn of the event loop: one read of at most ``READ_SIZE`` bytes answers at most
+  ``EVENTS_PER_TURN`` requests (the codec holds the rest, reading pauses); a connection with
+  more to do waits in the hub's queue, of which a fixed number are served per turn, so a
+  thousand clients that pipeline cannot stall Postfix's lookups or the accepting of its
+  connections. A stream of ``MAX_BAD`` malformed requests in a row is answered and closed;
+- a connection given up on (``MAX_BAD`` malformed requests in a row, a broken netstring) gets
+  its replies and a FIN, and is dropped ``GRACE`` seconds later whether its peer read or not;
 - log lines: a connection's first malformed request is logged at info, the rest at debug and
   as one count when it closes (a stream of empty lines must not become a stream of log lines).
 
@@ -30,97 +35,23 @@ until the peer reads, which it may never do.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import cast
 
 import structlog
 
 from pysrsd import tables
+from pysrsd.hub import READ_SIZE, Hub
 from pysrsd.lookup import Answer, Codec, Malformed, Query, Table
-from pysrsd.state import Runtime, State
+from pysrsd.state import State
 
 log = structlog.get_logger("pysrsd.server")
-HIGH_WATER = 64 * 1024
-LOW_WATER = 16 * 1024
-READ_SIZE = 4096
+HIGH_WATER = 0  # pause reading as soon as a reply cannot be handed to the kernel at once
+EVENTS_PER_TURN = 4  # requests answered per connection per turn of the event loop
+GRACE = 1.0  # seconds a connection given up on has to read its last replies
+SEND_BUFFER = 16 * 1024  # SO_SNDBUF of the listeners (the kernel doubles it); replies ≤ 4 KiB
 QUIET = 1.0  # seconds without a request after which a reply is surely read (shutdown)
 Lookup = Callable[[State, Table, bytes], Answer | Awaitable[Answer]]
-
-
-class Hub:
-    """The live connections of every listener.
-
-    ``idle`` holds the connections that may be evicted, least recently active first;
-    ``busy`` holds those whose peer is not reading its replies (writing paused). Keeping them
-    apart makes eviction O(1) and means a few stalled peers cannot hide the idle ones.
-    """
-
-    def __init__(self, runtime: Runtime, max_connections: int, idle_timeout: float) -> None:
-        self.runtime = runtime
-        self.max_connections = max_connections
-        self.idle_timeout = idle_timeout
-        self.idle: OrderedDict[Connection, None] = OrderedDict()
-        self.busy: dict[Connection, None] = {}
-        self.closing: set[Connection] = set()  # closed by close_all, replies still flushing
-        self.accepted = 0
-        self.refused = 0
-        self.evicted = 0
-        self.read_buffer = memoryview(bytearray(READ_SIZE))  # shared: copied out at once
-
-    def __len__(self) -> int:
-        return len(self.idle) + len(self.busy)
-
-    def admit(self, conn: Connection) -> bool:
-        if len(self) >= self.max_connections:
-            if not self.idle:
-                self.refused += 1
-                return False
-            victim = next(iter(self.idle))
-            self.evicted += 1
-            self.drop(victim)
-        self.idle[conn] = None
-        self.accepted += 1
-        return True
-
-    def touch(self, conn: Connection) -> None:
-        if conn in self.idle:
-            self.idle.move_to_end(conn)
-
-    def set_busy(self, conn: Connection, busy: bool) -> None:
-        source, target = (self.idle, self.busy) if busy else (self.busy, self.idle)
-        if conn in source:
-            del source[conn]
-            target[conn] = None
-
-    def forget(self, conn: Connection) -> None:
-        self.idle.pop(conn, None)
-        self.busy.pop(conn, None)
-        self.closing.discard(conn)
-
-    def drop(self, conn: Connection) -> None:
-        """Close a connection the daemon gives up on (evicted or timed out)."""
-        self.forget(conn)
-        conn.abandon()
-
-    def sweep(self, now: float) -> int:
-        """Close connections idle for longer than ``idle_timeout``; return how many."""
-        expired = []
-        for conn in self.idle:
-            if now - conn.last_active < self.idle_timeout:
-                break  # ordered by activity: the rest are younger
-            expired.append(conn)
-        expired += [c for c in self.busy if now - c.last_active >= self.idle_timeout]
-        for conn in expired:
-            self.drop(conn)
-        return len(expired)
-
-    def close_all(self) -> None:
-        """Stop answering everywhere: replies already produced are flushed, then each closes."""
-        for conn in [*self.idle, *self.busy]:
-            self.forget(conn)
-            self.closing.add(conn)
-            conn.finish()
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -144,11 +75,12 @@ class Connection(asyncio.BufferedProtocol):
         self.finishing = False  # stopping: flush, send FIN, discard what still arrives
         self.writing_paused = False  # the peer does not read its replies: nor do we read
         self.pending: asyncio.Task[None] | None = None  # replies awaiting a network database
+        self.queued = False  # waiting in the hub for another turn
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Duck-typed: uvloop's transports do the same work without subclassing asyncio's.
         self.transport = transport = cast(asyncio.Transport, transport)
-        transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
+        transport.set_write_buffer_limits(high=HIGH_WATER, low=0)
         if not self.hub.admit(self):
             log.warning("connection_refused", reason="connection limit, none idle")
             transport.abort()
@@ -158,18 +90,37 @@ class Connection(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self.data_received(bytes(self.hub.read_buffer[:nbytes]))
-        if nbytes == READ_SIZE and not self.writing_paused:
-            # More may be waiting: let every other connection have its turn first (uvloop
-            # would otherwise read from the same socket up to 32 times in a row).
-            transport = self.transport
-            if transport is not None and not transport.is_closing():
-                transport.pause_reading()
-                self.loop.call_soon(self._read_again)
+        if nbytes == READ_SIZE or self.codec.more:
+            self._next_turn()
 
-    def _read_again(self) -> None:
+    def _next_turn(self) -> None:
+        """More may be waiting, in the socket or in the codec: queue for another turn behind
+        the other connections (uvloop would otherwise read from one socket up to 32 times in
+        a row). Requests held in the codec mean the peer pipelines, which Postfix never does:
+        until they are answered, the connection is among the first to go at the limit."""
         transport = self.transport
-        paused = self.writing_paused or self.pending is not None
-        if transport is not None and not transport.is_closing() and not paused:
+        if self.codec.more:
+            self.hub.suspect_of(self)
+        if transport is not None and not transport.is_closing() and not self.writing_paused:
+            transport.pause_reading()
+            if not self.queued:
+                self.queued = True
+                self.hub.later(self)
+
+    def carry_on(self) -> None:
+        """Carry on with this connection, unless its peer is not reading or replies await the
+        database: answer what the codec holds back, or else read again."""
+        self.queued = False
+        transport = self.transport
+        paused = self.writing_paused or self.pending is not None or self.finishing
+        if transport is None or transport.is_closing() or paused:
+            return
+        if self.codec.more:
+            self.data_received(b"")
+            if self.codec.more:
+                self._next_turn()
+                return
+        if not (self.writing_paused or self.pending is not None):
             transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
@@ -216,7 +167,7 @@ class Connection(asyncio.BufferedProtocol):
             return
         self._write(b"".join(out))  # type: ignore[arg-type]  # no futures when not deferred
         if fatal:
-            self.close()
+            self.give_up()
 
     def _defer(self, out: list[bytes | asyncio.Future[Answer]], fatal: bool) -> None:
         """Write ``out`` in order once its answers are known and the earlier replies sent."""
@@ -235,13 +186,10 @@ class Connection(asyncio.BufferedProtocol):
         for item in out:
             self._write(item if isinstance(item, bytes) else self.codec.encode(await item))
         if fatal:
-            self.close()
+            self.give_up()
         if self.pending is asyncio.current_task():
             self.pending = None
-            transport = self.transport
-            paused = self.writing_paused or self.finishing  # resume_writing resumes it
-            if transport and not transport.is_closing() and not paused:
-                transport.resume_reading()
+            self.carry_on()  # if the peer is not reading, resume_writing does it
 
     def _log_malformed(self, event: Malformed) -> None:
         self.malformed += 1
@@ -257,16 +205,14 @@ class Connection(asyncio.BufferedProtocol):
 
     def pause_writing(self) -> None:
         self.writing_paused = True
-        self.hub.set_busy(self, True)
+        self.hub.suspect_of(self)
         if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.writing_paused = False
         self.last_active = self.loop.time()
-        self.hub.set_busy(self, False)
-        if self.transport is not None and not self.transport.is_closing() and not self.pending:
-            self.transport.resume_reading()
+        self.carry_on()
 
     def finish(self) -> None:
         """Lingering close, for shutdown: the replies already written are flushed and followed
@@ -276,6 +222,8 @@ class Connection(asyncio.BufferedProtocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
+        while self.codec.more:  # read before the stop: answered too
+            self.data_received(b"")
         self.finishing = True
         if self.pending is not None:  # answers awaiting the database go out first
             self.pending.add_done_callback(lambda _task: self.finish())
@@ -294,10 +242,22 @@ class Connection(asyncio.BufferedProtocol):
         if self.malformed > 1:
             log.info("bad_requests", count=self.malformed)
 
-    def close(self) -> None:
-        """Close after the replies already written are flushed."""
-        if self.transport is not None:
-            self.transport.close()
+    def give_up(self) -> None:
+        """After the reply to a fatal request: the replies written so far are followed by a
+        FIN, nothing more is read, and the connection is dropped ``GRACE`` seconds later.
+        Closing at once with unread input would send a RST, which destroys the replies the
+        client has not read yet; reading on until the peer closes would let it keep us busy."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self.finishing = True
+        self.hub.suspect_of(self)
+        log.info("connection_given_up", bad_requests=self.malformed)
+        self.malformed = 0  # said: connection_lost need not say it again
+        transport.pause_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        self.loop.call_later(GRACE, self.abandon)
 
     def abandon(self) -> None:
         """Close now if replies are still unsent: the peer is not reading them."""

@@ -28,14 +28,20 @@ Invariants:
   ``Malformed(fatal=True)``, after which ``receive`` returns nothing, ever. The server answers
   it and then closes the connection.
 - A well-framed request that is wrong (no space, unknown map name) yields
-  ``Malformed(fatal=False)``: answered ``PERM reason``, the connection carries on.
+  ``Malformed(fatal=False)``: answered ``PERM reason``, the connection carries on, unless it
+  is the ``MAX_BAD``-th in a row: then it is fatal (``lookup``'s stream limits).
+- With ``max_events``, one ``receive`` returns at most that many events; the unread rest of
+  the data (at most what one read brought) waits for ``receive(b"")`` while ``more`` is true.
 - Every reply is within the 100,000 byte limit.
 """
 
 from __future__ import annotations
 
+import sys
+from typing import cast
+
 from pysrsd.errors import ProtocolError
-from pysrsd.lookup import Answer, Event, Malformed, Query, Status, Table
+from pysrsd.lookup import MAX_BAD, Answer, Event, Malformed, Query, Status, Table
 
 __all__ = ["MAP_NAMES", "MAX_NETSTRING", "SocketmapCodec", "encode_netstring", "encode_request"]
 
@@ -100,26 +106,43 @@ def _reply_payload(answer: Answer) -> bytes:
 class SocketmapCodec:
     """Server-side socketmap codec for one connection; satisfies ``lookup.Codec``."""
 
-    __slots__ = ("_body", "_dead", "_digits", "_length")
+    __slots__ = ("_bad", "_body", "_dead", "_digits", "_held", "_length", "_max_events", "more")
 
-    def __init__(self) -> None:
+    def __init__(self, max_events: int | None = None) -> None:
         self._digits = bytearray()  # length prefix read so far (≤ _MAX_DIGITS bytes)
         self._length: int | None = None  # payload length once ':' is seen
         self._body = bytearray()  # payload and terminator read so far
         self._dead = False  # a fatal Malformed was emitted
+        self._bad = 0  # malformed requests since the last good one
+        self._max_events = max_events or sys.maxsize
+        self._held = b""  # data not yet looked at, held back by max_events
+        self.more = False
 
     def receive(self, data: bytes) -> list[Event]:
         """Consume ``data``; return complete events in order (never raises)."""
+        if self._held:
+            data = self._held + data
+            self._held = b""
         events: list[Event] = []
         pos = 0
+        limit = self._max_events
         while pos < len(data) and not self._dead:
+            if len(events) == limit:
+                self._held = data[pos:]
+                break
             if self._length is None:
                 event = self._take_length_byte(data[pos])
                 pos += 1
             else:
                 pos, event = self._take_body(data, pos, self._length)
-            if event is not None:
-                events.append(event)
+            if event is None:
+                continue
+            if type(event) is Query:
+                self._bad = 0
+            else:
+                event = self._count_bad(cast(Malformed, event))
+            events.append(event)
+        self.more = bool(self._held)
         return events
 
     def encode(self, answer: Answer) -> bytes:
@@ -130,10 +153,17 @@ class SocketmapCodec:
         """Every malformed request is answered ``PERM reason``."""
         return Answer(Status.PERM_FAIL, event.reason.encode("ascii", "replace"))
 
+    def _count_bad(self, event: Malformed) -> Malformed:
+        self._bad += 1
+        if event.fatal or self._bad < MAX_BAD:
+            return event
+        return self._fatal(event.reason)
+
     def _fatal(self, reason: str) -> Malformed:
         self._dead = True
         self._digits.clear()
         self._body.clear()
+        self._held = b""
         return Malformed(reason, fatal=True)
 
     def _take_length_byte(self, byte: int) -> Event | None:

@@ -12,14 +12,18 @@ Invariants:
 - memory is bounded: at most ``max_line`` bytes of a partial line are kept; a longer line is
   answered once (``500 request too long``) and the rest of it is discarded up to its LF;
 - ``receive`` never raises: what it cannot decode becomes ``Malformed``;
+- ``MAX_BAD`` malformed requests in a row end the stream: the last is ``fatal``, and nothing
+  after it is decoded (``lookup``'s stream limits; ``max_events`` caps one ``receive``);
 - an encoded reply never exceeds ``MAX_REPLY`` bytes including its LF.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from typing import cast
 
-from pysrsd.lookup import Answer, Event, Malformed, Query, Status
+from pysrsd.lookup import MAX_BAD, Answer, Event, Malformed, Query, Status
 
 MAX_REPLY = 4096  # Postfix's dict_tcp reads replies into a bounded buffer
 DEFAULT_MAX_LINE = 16384
@@ -101,14 +105,19 @@ def _encode(status: Status, text: bytes) -> bytes:
 
 
 class TcpTableCodec:
-    """Per-connection tcp_table state: the partial line, and whether we are skipping one."""
+    """Per-connection tcp_table state: the partial line, whether we are skipping one, and how
+    many malformed requests came in a row (``lookup.MAX_BAD`` and the stream is given up)."""
 
-    __slots__ = ("_buffer", "_discarding", "_max_line")
+    __slots__ = ("_bad", "_buffer", "_dead", "_discarding", "_max_events", "_max_line", "more")
 
-    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE, max_events: int | None = None) -> None:
         self._max_line = max_line
+        self._max_events = max_events or sys.maxsize
         self._buffer = bytearray()
         self._discarding = False  # inside an over-long line already answered
+        self._bad = 0  # malformed requests since the last good one
+        self._dead = False  # given up: nothing more is read from this stream
+        self.more = False  # whole requests held back by max_events
 
     @property
     def pending(self) -> int:
@@ -116,6 +125,8 @@ class TcpTableCodec:
         return len(self._buffer)
 
     def receive(self, data: bytes) -> list[Event]:
+        if self._dead:
+            return []
         if self._discarding:
             end = data.find(b"\n")
             if end < 0:
@@ -125,8 +136,12 @@ class TcpTableCodec:
         if not self._buffer and data.endswith(b"\n") and data.find(b"\n") == len(data) - 1:
             # The common case: exactly one whole request in one read.
             if len(data) - 1 > self._max_line:
-                return [_TOO_LONG]
-            return [decode_request(data[:-1])]
+                return [self._malformed(_TOO_LONG)]
+            event = decode_request(data[:-1])
+            if type(event) is Query:
+                self._bad = 0
+                return [event]
+            return [self._malformed(cast(Malformed, event))]
         return self._receive_slow(data)
 
     def _receive_slow(self, data: bytes) -> list[Event]:
@@ -134,18 +149,36 @@ class TcpTableCodec:
         buffer += data
         events: list[Event] = []
         start = 0
-        while (end := buffer.find(b"\n", start)) >= 0:
+        limit = self._max_events
+        while len(events) < limit and (end := buffer.find(b"\n", start)) >= 0:
             if end - start > self._max_line:
-                events.append(_TOO_LONG)
+                event: Event = _TOO_LONG
             else:
-                events.append(decode_request(bytes(buffer[start:end])))
+                event = decode_request(bytes(buffer[start:end]))
             start = end + 1
+            if type(event) is Query:
+                self._bad = 0
+            else:
+                event = self._malformed(cast(Malformed, event))
+            events.append(event)
+            if self._dead:
+                return events
         del buffer[:start]
-        if len(buffer) > self._max_line:  # answer now, then skip the rest of this line
-            events.append(_TOO_LONG)
+        self.more = len(events) == limit and b"\n" in buffer
+        if not self.more and len(buffer) > self._max_line:  # answer now, skip the rest of it
+            events.append(self._malformed(_TOO_LONG))
             buffer.clear()
-            self._discarding = True
+            self._discarding = not self._dead
         return events
+
+    def _malformed(self, event: Malformed) -> Malformed:
+        self._bad += 1
+        if self._bad < MAX_BAD:
+            return event
+        self._dead = True
+        self._buffer.clear()
+        self.more = False
+        return Malformed(event.reason, fatal=True)
 
     def encode(self, answer: Answer) -> bytes:
         return encode_reply(answer.status, answer.text)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pysrsd.server import Hub
+from pysrsd.hub import Hub
 
 _LISTENING = re.compile(r"event='listening' table='(\w+)' address='127\.0\.0\.1:(\d+)'")
 
@@ -80,19 +80,41 @@ def ask(port: int, request: bytes, timeout: float = 3.0) -> bytes:
             return stream.readline()
 
 
-def test_malformed_flood_is_logged_once_per_connection(tmp_path: Path, daemons: list) -> None:
-    """100,000 empty lines used to produce 100,000 info log lines (a disk-filling DoS)."""
+def test_malformed_flood_is_answered_ten_times_then_closed(tmp_path: Path, daemons: list) -> None:
+    """100,000 empty lines used to produce 100,000 info log lines (a disk-filling DoS), and
+    1,000 such connections that never read kept the daemon at 100 % CPU for two minutes while
+    Postfix's lookups waited up to 100 s. Now the first ten are answered, each with its reason,
+    then a FIN (not a reset: the client can read every reply), and the rest is never read."""
     d = start(tmp_path)
     daemons.append(d)
     with socket.create_connection(("127.0.0.1", d.ports["reverse"]), timeout=30) as s:
         s.sendall(b"\n" * 100_000)
-        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.3)  # the daemon has answered and sent its FIN before we read a byte
         with s.makefile("rb") as stream:
-            replies = stream.read()
-    assert replies == b"500 unknown%20command\n" * 100_000
+            replies = stream.read()  # up to the FIN
+    assert replies == b"500 unknown%20command\n" * 10
     time.sleep(0.2)
     assert d.count("event='bad_request'") == 1
-    assert d.count("event='bad_requests' count=100000") == 1
+    assert d.count("event='connection_given_up' bad_requests=10") == 1
+
+
+def test_a_good_request_resets_the_count_of_bad_ones(tmp_path: Path, daemons: list) -> None:
+    """Nine malformed requests, a good one, nine more: a client that recovers keeps its
+    connection, and every request gets its reply in order."""
+    d = start(tmp_path)
+    daemons.append(d)
+    with socket.create_connection(("127.0.0.1", d.ports["forward"]), timeout=10) as s:
+        s.sendall(b"put x y\n" * 9 + b"get a@b.example\n" + b"put x y\n" * 9 + b"get c@d.example\n")
+        with s.makefile("rb") as stream:
+            replies = [stream.readline() for _ in range(20)]
+    bad = b"500 put%20is%20not%20supported\n"
+    assert replies[:9] == [bad] * 9 and replies[10:19] == [bad] * 9
+    assert replies[9].startswith(b"200 SRS0=") and replies[9].endswith(
+        b"=b.example=a@fwd.example\n"
+    )
+    assert replies[19].startswith(b"200 SRS0=") and replies[19].endswith(
+        b"=d.example=c@fwd.example\n"
+    )
 
 
 def test_one_pipelining_client_does_not_stall_the_others(tmp_path: Path, daemons: list) -> None:
@@ -158,20 +180,24 @@ class _FakeConn:
         self.closed = True
 
 
-def test_stalled_peers_do_not_hide_idle_connections_from_eviction() -> None:
+def test_stalled_peers_are_evicted_before_idle_connections() -> None:
     """Eviction used to look at the 64 least active connections only: 64 peers that never
-    read their replies (the least active, since they are never touched) made every newcomer
-    refused while hundreds of idle connections sat behind them."""
+    read their replies made every newcomer refused while hundreds of idle connections sat
+    behind them. Then stalled peers were never evicted at all, so 1,000 of them (a flood that
+    never reads) refused every newcomer until the idle timeout. A peer that does not read its
+    replies is not Postfix: it goes first, the idle Postfix connections stay."""
     hub = Hub(runtime=None, max_connections=200, idle_timeout=300)  # type: ignore[arg-type]
     stalled = [_FakeConn() for _ in range(100)]
     idle = [_FakeConn() for _ in range(100)]
     for conn in stalled + idle:
         assert hub.admit(conn)  # type: ignore[arg-type]
     for conn in stalled:
-        hub.set_busy(conn, True)  # type: ignore[arg-type]
-    newcomer = _FakeConn()
-    assert hub.admit(newcomer)  # type: ignore[arg-type]
-    assert idle[0].closed and not any(c.closed for c in stalled)
+        hub.suspect_of(conn)  # type: ignore[arg-type]
+    for _ in range(100):
+        assert hub.admit(_FakeConn())  # type: ignore[arg-type]
+    assert all(c.closed for c in stalled) and not any(c.closed for c in idle)
+    assert hub.admit(_FakeConn())  # type: ignore[arg-type]
+    assert idle[0].closed and not any(c.closed for c in idle[1:])
 
 
 def test_idle_timeout_releases_a_peer_that_never_reads(tmp_path: Path, daemons) -> None:
