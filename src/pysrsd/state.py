@@ -174,7 +174,8 @@ class Runtime:
                 "hash_input_forgeable",
                 advice="concatenated input (classic SRS) lets a hash minted for one address "
                 "verify for another (mbob@gmail.co -> bob@gmail.com): use hash-input separated "
-                "with accept-concatenated-before set to the day of the switch",
+                "with accept-concatenated-before set to the day after the last classic hash "
+                "was minted (UTC)",
             )
         if any(len(secret) < SHORT_SECRET for secret in keyring.secrets):
             log.warning("short_secret", advice=f"use secrets of at least {SHORT_SECRET} bytes")
