@@ -20,14 +20,12 @@ an empty local part or domain, a domain holding ``=``, and an SRS address with a
 or user field, are refused (the oracles produce ``@host``, ``user@`` or ``=user@host`` from
 them).
 
-Why a subclass: pysrs 1.0.3 calls ``base64.encodestring`` (removed in Python 3.9) and checks
-hashes and stamps with ``assert``, which ``python -O`` strips (a forged address would reverse:
-an open relay). ``_GuardedSRS`` hands hashes to ``hashing.Signer`` and replaces the day stamp
-and the whole reverse parse with Python 3 code that never relies on ``assert``. Plain senders
-(the common case) and every reverse run on bytes in the subclass (``srs0``, ``parse_bytes``:
-the same algorithm as pysrs's ``Shortcut.compile`` and ``Guarded.parse``, without a text
-round trip per field); pysrs's own ``Guarded.compile`` turns SRS0/SRS1 senders minted
-elsewhere into SRS1, and tests compare both paths.
+pysrs's part: plain senders (the common case) and every reverse run here, on bytes
+(``_srs0``, ``_parse``: the same algorithm as pysrs's ``Shortcut.compile`` and
+``Guarded.parse``, without a text round trip per field, and without ``assert``); pysrs's own
+``Guarded.compile``, through the subclass in ``guarded``, turns SRS0/SRS1 senders minted
+elsewhere into SRS1. Tests compare both paths. This module imports no pysrs class directly, so
+it can be compiled with mypyc.
 
 Any byte survives: addresses are bytes; pysrs works on ``str``, so bytes are mapped 1:1 to
 code points (latin-1) on the way in and back on the way out.
@@ -40,8 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from SRS.Guarded import Guarded
-
+from pysrsd.guarded import GuardedSRS, text
 from pysrsd.hashing import FULL_HASH, Alphabet, HashInput, Signer, stamp_age, stamp_for, today
 
 SEPARATORS = b"=+-"
@@ -60,91 +57,6 @@ class Unchanged:
 
 
 Outcome = Rewritten | Unchanged
-
-
-class _Reject(Exception):
-    """Raised inside the pysrs call stack; ``Engine`` turns it into ``Unchanged``."""
-
-
-def _raw(data: bytes) -> bytes:
-    """Undo pysrs's ``str.encode()`` (UTF-8) of our latin-1 strings: the original bytes."""
-    return data.decode("utf-8").encode("latin-1")
-
-
-def _text(data: bytes) -> str:
-    return data.decode("latin-1")
-
-
-class _GuardedSRS(Guarded):  # type: ignore[misc]
-    """pysrs's Guarded scheme with our hashing and day stamps, and no ``assert``."""
-
-    def __init__(self, signer: Signer, *, separator: str, clock: Callable[[], float]) -> None:
-        super().__init__(
-            secret=("unused",),  # pysrs wants one; the signer holds the secrets
-            maxage=signer.max_age,
-            hashlength=signer.hash_length,
-            hashmin=signer.hash_min,
-            separator=separator,
-            alwaysrewrite=True,  # the own-domain rule is policy (tables), on bytes
-        )
-        self._signer = signer
-        self._separator = separator.encode()
-        self._clock = clock
-
-    # pysrs calls these with (host, user) to make an SRS1 address, (stamp, host, user) in
-    # Shortcut.compile (which srs0 replaces; tests compare the two).
-    def hash_create(self, *data: bytes) -> bytes:
-        fields = [_raw(d) for d in data]
-        if len(fields) == 3:
-            return self._signer.sign_srs0(*fields)
-        return self._signer.sign_srs1(*fields)
-
-    def hash_verify(self, given: bytes, host: bytes, user: bytes) -> bool:
-        return self._signer.verify_srs1(_raw(given), _raw(host), _raw(user))
-
-    # -- day stamp -----------------------------------------------------------------------
-    def timestamp_create(self, ts: float | None = None) -> str:
-        return _text(stamp_for(today(self._clock if ts is None else lambda: ts)))
-
-    def timestamp_check(self, timestamp: str | bytes) -> bool:
-        raw = timestamp.encode("latin-1") if isinstance(timestamp, str) else timestamp
-        age = stamp_age(raw, today(self._clock))  # a stamp "from the future": previous cycle
-        return age is not None and age <= self.maxage
-
-    # -- reverse (replaces Guarded.parse and Shortcut.parse, which use assert) ----------
-    def parse(self, user: str, srshost: str | None = None) -> tuple[str, str]:
-        host, sender = self.parse_bytes(user.encode("latin-1"))
-        return _text(host), _text(sender)
-
-    def parse_bytes(self, user: bytes) -> tuple[bytes, bytes]:
-        """(host, user) an SRS local part stands for; raises ``_Reject``. Works on bytes:
-        the fields are hashed as they arrive, with no text round trip."""
-        tag, body = user[:4].upper(), user[5:]
-        if tag == b"SRS1":
-            fields = body.split(_SEP, 2)
-            if len(fields) != 3 or not fields[1] or not fields[2]:
-                raise _Reject("malformed SRS1 address")
-            hash_, host, rest = fields
-            if not self._signer.verify_srs1(hash_, host, rest):
-                raise _Reject("bad hash")
-            return host, b"SRS0" + rest
-        fields = body.split(_SEP, 3)
-        if len(fields) != 4 or not fields[2] or not fields[3]:
-            raise _Reject("malformed SRS0 address")
-        hash_, stamp, host, sender = fields
-        if not self.timestamp_check(stamp):  # libsrs2 checks the stamp first
-            raise _Reject("expired or invalid day stamp")
-        if not self._signer.verify_srs0(hash_, stamp, host, sender):
-            raise _Reject("bad hash")
-        return host, sender
-
-    # -- forward of a plain address (the common case), on bytes ----------------------
-    def srs0(self, host: bytes, user: bytes) -> bytes:
-        """The local part ``SRS0=HHHH=TT=host=user`` that ``Shortcut.compile`` builds for a
-        user that is not SRS0/SRS1, without the text round trip (tests compare the two)."""
-        stamp = stamp_for(today(self._clock))
-        hash_ = self._signer.sign_srs0(stamp, host, user)
-        return b"SRS0%s%s=%s=%s=%s" % (self._separator, hash_, stamp, host, user)
 
 
 def is_srs(address: bytes) -> bool:
@@ -207,9 +119,15 @@ class Engine:
             on_warning=on_warning,
         )
         self.domain = domain
-        self._domain_text = _text(domain)
+        self._domain_text = text(domain)
         self._alias = domain.split(b"@")[-1]  # pysrs: "just a domain will do"
-        self._srs = _GuardedSRS(signer, separator=separator.decode(), clock=clock)
+        self._signer = signer
+        self._separator = separator
+        self._max_age = max_age
+        self._clock = clock
+        self._guarded = GuardedSRS(
+            signer, separator=separator.decode(), clock=clock, parse=self._parse_for_pysrs
+        )
 
     def forward(self, address: bytes) -> Outcome:
         if len(address) > MAX_ADDRESS:
@@ -223,15 +141,14 @@ class Engine:
             # the HMAC has no field delimiter, so "u@h=" would come back as "=u@h".
             return Unchanged("not a valid address")
         if not is_srs(local):  # plain: no pysrs, no text round trip
-            srs_local = self._srs.srs0(host, local)
-            return _done_bytes(b"%s%s%s@%s" % (quote, srs_local, quote, self._alias))
+            return _done_bytes(b"%s%s%s@%s" % (quote, self._srs0(host, local), quote, self._alias))
         if local[3:4] == b"1":
             fields = local[5:].split(_SEP, 2)
             if len(fields) != 3 or not fields[1] or not fields[2]:
                 # libsrs2 and Mail::SRS mint SRS1=HHHH=host=@... from "SRS1=x=host=@...",
                 # which no reverse accepts (empty field): refuse it here instead.
                 return Unchanged("malformed SRS1 address")
-        return _done(self._srs.forward(_text(address), self._domain_text))
+        return _done(self._guarded.forward(text(address), self._domain_text))
 
     def reverse(self, address: bytes) -> Outcome:
         if not (is_srs(address) or address[:1] == b'"'):  # the path every delivery takes
@@ -245,11 +162,44 @@ class Engine:
         quotes = b""
         if local[:1] == b'"' and local[-1:] == b'"':
             local, quotes = local[1:-1], b'"'
-        try:
-            sendhost, senduser = self._srs.parse_bytes(local)
-        except _Reject as reject:
-            return Unchanged(str(reject))
-        return _done_bytes(b"%s%s%s@%s" % (quotes, senduser, quotes, sendhost))
+        parsed = self._parse(local)
+        if isinstance(parsed, Unchanged):
+            return parsed
+        return _done_bytes(b"%s%s%s@%s" % (quotes, parsed[1], quotes, parsed[0]))
+
+    def _srs0(self, host: bytes, user: bytes) -> bytes:
+        """The local part ``SRS0=HHHH=TT=host=user`` that pysrs's ``Shortcut.compile`` builds
+        for a user that is not SRS0/SRS1, on bytes (tests compare the two)."""
+        stamp = stamp_for(today(self._clock))
+        hash_ = self._signer.sign_srs0(stamp, host, user)
+        return b"SRS0%s%s=%s=%s=%s" % (self._separator, hash_, stamp, host, user)
+
+    def _parse(self, user: bytes) -> tuple[bytes, bytes] | Unchanged:
+        """(host, user) an SRS local part stands for, or why not. The fields are hashed as
+        they arrive, with no text round trip."""
+        tag, body = user[:4].upper(), user[5:]
+        if tag == b"SRS1":
+            fields = body.split(_SEP, 2)
+            if len(fields) != 3 or not fields[1] or not fields[2]:
+                return Unchanged("malformed SRS1 address")
+            hash_, host, rest = fields
+            if not self._signer.verify_srs1(hash_, host, rest):
+                return Unchanged("bad hash")
+            return host, b"SRS0" + rest
+        fields = body.split(_SEP, 3)
+        if len(fields) != 4 or not fields[2] or not fields[3]:
+            return Unchanged("malformed SRS0 address")
+        hash_, stamp, host, sender = fields
+        age = stamp_age(stamp, today(self._clock))  # libsrs2 checks the stamp first
+        if age is None or age > self._max_age:  # a stamp "from the future": last cycle
+            return Unchanged("expired or invalid day stamp")
+        if not self._signer.verify_srs0(hash_, stamp, host, sender):
+            return Unchanged("bad hash")
+        return host, sender
+
+    def _parse_for_pysrs(self, user: bytes) -> tuple[bytes, bytes] | str:
+        parsed = self._parse(user)
+        return parsed.reason if isinstance(parsed, Unchanged) else parsed
 
 
 def _done(result: str) -> Outcome:
