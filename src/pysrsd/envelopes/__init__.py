@@ -19,10 +19,10 @@ operation reports that, and the next one tries again).
 
 from __future__ import annotations
 
+import abc
 import base64
 import hashlib
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
 
 from pysrsd.errors import ConfigError
 
@@ -58,33 +58,41 @@ def is_alias(address: bytes) -> bool:
     )
 
 
-@runtime_checkable
-class SyncStore(Protocol):
+class SyncStore(abc.ABC):
+    """A local store, called on the event loop. A base class, not a ``runtime_checkable``
+    Protocol: ``tables.lookup`` asks ``isinstance`` of every database lookup, and a protocol
+    check costs 7-12 µs on Python 3.11 against 0.2 µs for an ABC."""
+
+    @abc.abstractmethod
     def get(self, key: bytes) -> bytes | None:
         """The sender stored under ``key`` if it has not expired; raises ``StoreError``."""
-        ...
 
+    @abc.abstractmethod
     def put(self, key: bytes, value: bytes, ttl: int) -> None:
         """Store ``value`` for ``ttl`` seconds; raises ``StoreError``."""
-        ...
 
+    @abc.abstractmethod
     def purge(self, limit: int) -> int:
         """Delete up to ``limit`` expired entries; return how many (0: nothing left)."""
-        ...
 
+    @abc.abstractmethod
     def close(self) -> None: ...
 
 
-@runtime_checkable
-class AsyncStore(Protocol):
+class AsyncStore(abc.ABC):
+    """A network store, awaited."""
+
+    @abc.abstractmethod
     async def get(self, key: bytes) -> bytes | None: ...
 
+    @abc.abstractmethod
     async def put(self, key: bytes, value: bytes, ttl: int) -> None: ...
 
+    @abc.abstractmethod
     async def ping(self) -> None:
         """Raise ``StoreError`` if the database cannot be reached now."""
-        ...
 
+    @abc.abstractmethod
     async def close(self) -> None: ...
 
 

@@ -19,14 +19,14 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from pysrsd.envelopes import StoreError, display
+from pysrsd.envelopes import AsyncStore, StoreError, display
 
 PREFIX = b"PostSRSd/"
 TIMEOUT = 1.0  # seconds, for connecting and for each reply
 MAX_CONNECTIONS = 32
 
 
-class RedisStore:
+class RedisStore(AsyncStore):
     def __init__(self, uri: str) -> None:
         self.uri = display(uri)  # for messages: never the password
         pool = BlockingConnectionPool.from_url(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from pysrsd.envelopes import StoreError
+from pysrsd.envelopes import StoreError, SyncStore
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv (k TEXT NOT NULL UNIQUE ON CONFLICT REPLACE,"
@@ -35,7 +35,7 @@ def _text(value: bytes) -> str | bytes:
         return value
 
 
-class SqliteStore:
+class SqliteStore(SyncStore):
     def __init__(self, path: str, clock: Callable[[], float]) -> None:
         self.path = path
         self._clock = clock
