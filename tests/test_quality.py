@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     "command",
     [
-        pytest.param(["ruff", "check", "src", "tests"], id="ruff-check"),
-        pytest.param(["ruff", "format", "--check", "src", "tests"], id="ruff-format"),
-        pytest.param(["mypy", "--strict", "src"], id="mypy-strict"),
+        pytest.param(["ruff", "check", "."], id="ruff-check"),
+        pytest.param(["ruff", "format", "--check", "."], id="ruff-format"),
+        pytest.param(["mypy", "--strict", "src", "reliability", "setup.py"], id="mypy-strict"),
     ],
 )
 def test_tool_is_clean(command: list[str]) -> None:

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import structlog
 
-from pysrsd import __version__, logs, privileges, systemd
+from pysrsd import __version__, build, logs, privileges, systemd
 from pysrsd.config_errors import variable
 from pysrsd.errors import ConfigError
 from pysrsd.settings import DEFAULT_CONFIG, Settings, load, unknown_variables
@@ -244,7 +244,7 @@ def _add_process_options(add: Callable[..., object]) -> None:
     )
     add("-f", dest="foreground", action="store_true", help="accepted: always in foreground")
     add("-v", dest="verbose", action="count", help="log at debug level (as --log-level debug)")
-    add("--version", action="version", version=f"pysrsd {__version__}")
+    add("--version", action="version", version=f"pysrsd {__version__} ({build()})")
 
 
 def settings_from_args(args: dict[str, Any]) -> Settings:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import structlog
 
-from pysrsd import janitor, metrics, privileges, systemd, tables
+from pysrsd import build, janitor, metrics, privileges, systemd, tables
 from pysrsd.errors import ConfigError
 from pysrsd.hub import Hub
 from pysrsd.lookup import Codec, Table
@@ -185,7 +185,7 @@ class Daemon:
         keeper = asyncio.create_task(housekeeping(self.hub))
         systemd.notify("READY=1", f"STATUS=serving {self.settings.domain}")
         flavour = type(asyncio.get_running_loop()).__module__.partition(".")[0]
-        log.info("ready", domain=self.settings.domain, pid=os.getpid(), loop=flavour)
+        log.info("ready", domain=self.settings.domain, pid=os.getpid(), loop=flavour, build=build())
         await self.stop.wait()
         systemd.notify("STOPPING=1")
         await self._drain()

@@ -209,11 +209,11 @@ def test_genkey_as_a_user_writes_a_private_file(tmp_path: Path) -> None:
 
 def test_version_and_every_option_of_pysrsctl_has_help_text() -> None:
     """The daemon's setting options are shared (their help is checked with the daemon's)."""
-    from pysrsd import __version__
+    from pysrsd import __version__, build
     from pysrsd.ctl import build_parser, options
 
     version = ctl("--version")
-    assert (version.returncode, version.stdout) == (0, f"pysrsctl {__version__}\n")
+    assert (version.returncode, version.stdout) == (0, f"pysrsctl {__version__} ({build()})\n")
     parser = build_parser()
     (commands,) = [a for a in parser._actions if a.dest == "command"]
     for name, sub in commands.choices.items():  # type: ignore[attr-defined]

@@ -8,14 +8,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pysrsd import __version__, cli
+from pysrsd import __version__, build, cli
 from pysrsd.ctl import check, genkey, health, offline, query, setup
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser behind ``pysrsctl --help`` and its man page."""
     parser = cli._Parser(prog="pysrsctl", description="pysrsd administration tool")
-    parser.add_argument("--version", action="version", version=f"pysrsctl {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"pysrsctl {__version__} ({build()})"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in ("forward", "reverse"):
         sub = commands.add_parser(name, help=f"{name} one address offline")
