@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/compare.py [--quick] [--runs N] [--total N] [--clients 16,64]
        [--workloads forward,reverse-srs,reverse-plain] [--servers pysrsd,postsrsd,...]
-       [--pfix-srsd BIN] [--ceiling BIN] [--postsrsd BIN] [--variant NAME=ARGS ...]
+       [--pfix-srsd BIN] [--ceiling BIN] [--postsrsd BIN] [--compiled]
+       [--variant NAME=ARGS ...]
 
 Every server gets the same secret and domain on free loopback ports (see ``servers.py``). Each
 run starts C ``postmap -q - tcp:127.0.0.1:PORT`` processes at once (one persistent connection
@@ -168,6 +169,7 @@ def parse_args() -> argparse.Namespace:
     add("--pfix-srsd", default=os.environ.get("PYSRSD_BENCH_PFIX_SRSD"), help="binary")
     add("--ceiling", default=os.environ.get("PYSRSD_BENCH_CEILING"), help="ceiling binary")
     add("--pysrsd-command", default=f"{sys.executable} -m pysrsd", help="how to start pysrsd")
+    add("--compiled", action="store_true", help="also measure the mypyc build (pysrsd-mypyc)")
     add(
         "--variant",
         action="append",
@@ -185,6 +187,9 @@ def starters(args: argparse.Namespace, work: Path) -> dict[str, Starter]:
     """Every server to measure, by name; says which peers are absent."""
     base = shlex.split(args.pysrsd_command)
     found: dict[str, Starter] = {"pysrsd": lambda w: servers.start_pysrsd(w, "pysrsd", base)}
+    if args.compiled and (tree := servers.build_compiled(work)) is not None:
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        found["pysrsd-mypyc"] = lambda w: servers.start_pysrsd(w, "pysrsd-mypyc", base, env)
     for spec in args.variant:
         name, _, extra = spec.partition("=")
         command = [*base, *shlex.split(extra)]

@@ -1,7 +1,8 @@
 """The servers ``compare.py`` measures: how to start each, and the keys each one can verify.
 
 - pysrsd: ``python -m pysrsd`` (or any command), defaults, log level info to a file; one or
-  more variants with extra arguments (``uvloop=--event-loop uvloop``).
+  more variants with extra arguments (``uvloop=--event-loop uvloop``); the mypyc build
+  (``setup.py``, compiled here into a scratch tree and run from it).
 - postsrsd 1.x (Debian's ``/usr/sbin/postsrsd``), pfix-srsd (pfixtools on libsrs2, built from
   source), both tcp_table, when their binaries exist.
 - the ceiling (``ceiling.c``, compiled here with ``cc`` when no binary is given): answers every
@@ -17,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,18 +79,20 @@ def _answers(server: Server, t0: float) -> float:
     return time.monotonic() - t0
 
 
-def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
-        return subprocess.Popen(cmd, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(cmd, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL, env=env)
 
 
-def start_pysrsd(work: Path, name: str, command: list[str]) -> tuple[Server, float]:
+def start_pysrsd(
+    work: Path, name: str, command: list[str], env: dict[str, str] | None = None
+) -> tuple[Server, float]:
     fwd, rev = free_port(), free_port()
     cmd = [*command, "--forward-port", str(fwd), "--reverse-port", str(rev)]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     t0 = time.monotonic()
-    proc = _spawn([*cmd, DOMAIN, str(work / "secret")], work / f"{name}.log")
+    proc = _spawn([*cmd, DOMAIN, str(work / "secret")], work / f"{name}.log", env)
     server = Server(name, proc, fwd, rev)
     return server, _answers(server, t0)
 
@@ -143,3 +147,23 @@ def mint(port: int, senders: list[bytes], batch: int = 500) -> list[bytes]:
                     raise RuntimeError(f"forward of {key!r} on port {port}: {reply!r}")
                 out.append(reply[4:-1])
     return out
+
+
+def build_compiled(work: Path) -> Path | None:
+    """The mypyc build of this checkout (setup.py, PYSRSD_MYPYC=1) in ``work/compiled``: the
+    directory to put on PYTHONPATH, or None (and why) when it cannot be built here."""
+    tree = work / "compiled"
+    shutil.copytree(HERE.parent / "src", tree / "src", ignore=shutil.ignore_patterns("*.so"))
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(HERE.parent / name, tree / name)
+    build = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+        cwd=tree,
+        env={**os.environ, "PYSRSD_MYPYC": "1"},
+        capture_output=True,
+        check=False,
+    )
+    if build.returncode != 0:
+        print(f"pysrsd-mypyc: build failed, not measured\n{build.stderr.decode()[-2000:]}")
+        return None
+    return tree / "src"
