@@ -4,7 +4,7 @@ with mypyc into C extensions (the package behaves the same; tests run against bo
 
     PYSRSD_MYPYC=1 pip install --no-build-isolation .
 
-which needs mypy and setuptools in the environment, a C compiler and the Python headers
+which needs mypy, setuptools and wheel in the environment, a C compiler and the Python headers
 (Debian: gcc python3-dev). `pysrsctl --version` says which build is running.
 """
 

@@ -42,6 +42,24 @@ def require_scratch_root() -> None:
     pytest.skip(problem)
 
 
+def require_compiler() -> None:
+    """A C compiler and Debian's Python headers (install.sh --compiled), or skip/fail."""
+    if shutil.which("cc") and Path("/usr/include/python3.11/Python.h").exists():
+        return
+    problem = (
+        "install.sh --compiled needs cc and /usr/include/python3.11/Python.h (gcc python3-dev)"
+    )
+    if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
+        pytest.fail(problem + " (PYSRSD_REQUIRE_SYSTEM=1)")
+    pytest.skip(problem)
+
+
+# Wait (bounded) until the daemon answers its health check.
+WAIT_HEALTHY = """
+for i in $(seq 300); do pysrsctl health > /dev/null 2>&1 && break; sleep 0.2; done
+"""
+
+
 def readme_block(name: str) -> str:
     text = (ROOT / "README.md").read_text()
     found = re.search(rf"<!-- tested: {name} -->\s*```sh\n(.*?)```", text, re.DOTALL)

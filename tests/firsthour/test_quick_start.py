@@ -10,16 +10,13 @@ from pathlib import Path
 
 from scratch import (
     ROOT,
+    WAIT_HEALTHY,
     in_private_network,
     readme_block,
     require_scratch_root,
     run_as_root,
     values,
 )
-
-WAIT_HEALTHY = """
-for i in $(seq 300); do pysrsctl health > /dev/null 2>&1 && break; sleep 0.2; done
-"""
 
 
 def try_lines(tmp: Path) -> tuple[str, list[str]]:
