@@ -5,6 +5,7 @@ in a row end the stream; ``max_events`` caps one ``receive`` and holds the rest 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
@@ -31,66 +32,61 @@ def drain(codec: Codec, data: bytes) -> list[Event]:
     return events
 
 
-# (codec with max_events, request for a key, a malformed request, its event)
+@dataclass(frozen=True)
+class Kind:
+    make: Callable[[int | None], Codec]  # a codec, with max_events
+    request: Callable[[bytes], bytes]  # the wire bytes of a request for a key
+    bad: bytes  # a malformed request
+    bad_event: Malformed  # what it decodes to
+    good_event: Query  # what request(b"k") decodes to
+
+
 KINDS = [
     pytest.param(
-        lambda n: TcpTableCodec(max_events=n),
-        tcp_request,
-        b"put x y\n",
-        Malformed("put is not supported"),
-        Query(None, b"k"),
+        Kind(
+            lambda n: TcpTableCodec(max_events=n),
+            tcp_request,
+            b"put x y\n",
+            Malformed("put is not supported"),
+            Query(None, b"k"),
+        ),
         id="tcp_table",
     ),
     pytest.param(
-        SocketmapCodec,
-        socketmap_request,
-        encode_netstring(b"nomap k"),
-        Malformed("unknown map"),
-        Query(Table.FORWARD, b"k"),
+        Kind(
+            SocketmapCodec,
+            socketmap_request,
+            encode_netstring(b"nomap k"),
+            Malformed("unknown map"),
+            Query(Table.FORWARD, b"k"),
+        ),
         id="socketmap",
     ),
 ]
 
 
-@pytest.mark.parametrize(("make", "request_", "bad", "bad_event", "good_event"), KINDS)
-def test_ten_bad_requests_in_a_row_end_the_stream(
-    make: Callable[[int | None], Codec],
-    request_: Callable[[bytes], bytes],
-    bad: bytes,
-    bad_event: Malformed,
-    good_event: Query,
-) -> None:
-    codec = make(None)
-    events = codec.receive(bad * (MAX_BAD + 5) + request_(b"k"))
-    assert events == [bad_event] * (MAX_BAD - 1) + [Malformed(bad_event.reason, fatal=True)]
-    assert codec.receive(request_(b"k")) == []  # nothing is read after the end
+@pytest.mark.parametrize("kind", KINDS)
+def test_ten_bad_requests_in_a_row_end_the_stream(kind: Kind) -> None:
+    codec = kind.make(None)
+    events = codec.receive(kind.bad * (MAX_BAD + 5) + kind.request(b"k"))
+    fatal = Malformed(kind.bad_event.reason, fatal=True)
+    assert events == [kind.bad_event] * (MAX_BAD - 1) + [fatal]
+    assert codec.receive(kind.request(b"k")) == []  # nothing is read after the end
     assert not codec.more
 
 
-@pytest.mark.parametrize(("make", "request_", "bad", "bad_event", "good_event"), KINDS)
-def test_a_good_request_resets_the_count(
-    make: Callable[[int | None], Codec],
-    request_: Callable[[bytes], bytes],
-    bad: bytes,
-    bad_event: Malformed,
-    good_event: Query,
-) -> None:
-    codec = make(None)
-    stream = (bad * (MAX_BAD - 1) + request_(b"k")) * 3
-    assert codec.receive(stream) == ([bad_event] * (MAX_BAD - 1) + [good_event]) * 3
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_good_request_resets_the_count(kind: Kind) -> None:
+    stream = (kind.bad * (MAX_BAD - 1) + kind.request(b"k")) * 3
+    expected = ([kind.bad_event] * (MAX_BAD - 1) + [kind.good_event]) * 3
+    assert kind.make(None).receive(stream) == expected
 
 
-@pytest.mark.parametrize(("make", "request_", "bad", "bad_event", "good_event"), KINDS)
-def test_max_events_holds_the_rest_back_in_order(
-    make: Callable[[int | None], Codec],
-    request_: Callable[[bytes], bytes],
-    bad: bytes,
-    bad_event: Malformed,
-    good_event: Query,
-) -> None:
-    codec = make(4)
+@pytest.mark.parametrize("kind", KINDS)
+def test_max_events_holds_the_rest_back_in_order(kind: Kind) -> None:
+    codec = kind.make(4)
     keys = [b"k%d" % i for i in range(10)]
-    first = codec.receive(b"".join(request_(k) for k in keys))
+    first = codec.receive(b"".join(kind.request(k) for k in keys))
     assert len(first) == 4 and codec.more
     second = codec.receive(b"")
     assert len(second) == 4 and codec.more
@@ -100,19 +96,13 @@ def test_max_events_holds_the_rest_back_in_order(
     assert codec.receive(b"") == []
 
 
-@pytest.mark.parametrize(("make", "request_", "bad", "bad_event", "good_event"), KINDS)
-def test_held_back_requests_and_new_data_keep_their_order(
-    make: Callable[[int | None], Codec],
-    request_: Callable[[bytes], bytes],
-    bad: bytes,
-    bad_event: Malformed,
-    good_event: Query,
-) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_held_back_requests_and_new_data_keep_their_order(kind: Kind) -> None:
     """A read arriving while requests are held back (the server never lets that happen, but
     the codec must not reorder if it does) is decoded after them."""
-    codec = make(2)
-    events = codec.receive(request_(b"a") + request_(b"b") + request_(b"c"))
-    events += codec.receive(request_(b"d"))
+    codec = kind.make(2)
+    events = codec.receive(kind.request(b"a") + kind.request(b"b") + kind.request(b"c"))
+    events += codec.receive(kind.request(b"d"))
     events += drain(codec, b"")
     assert [e.key for e in events if isinstance(e, Query)] == [b"a", b"b", b"c", b"d"]
 
