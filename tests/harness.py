@@ -108,23 +108,26 @@ def daemon_command(secrets: Path, *extra: str, domain: str = DOMAIN) -> list[str
 
 
 @contextmanager
-def running_daemon(
-    tmp: Path, secrets: Path, *extra: str, env: dict[str, str] | None = None
-) -> Iterator[Daemon]:
+def running(tmp: Path, argv: Sequence[str], env: dict[str, str]) -> Iterator[Daemon]:
+    """The daemon command ``argv``, with exactly ``env``, logging to a file in ``tmp``:
+    yielded once it says it is ready, stopped at the end."""
     log = tmp / f"pysrsd-{time.monotonic_ns()}.log"
     with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            daemon_command(secrets, *extra),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-        )
+        proc = subprocess.Popen(list(argv), stdout=sink, stderr=subprocess.STDOUT, env=env)
     daemon = Daemon(proc, log)
     try:
         daemon.wait_ready()
         yield daemon
     finally:
         daemon.stop()
+
+
+@contextmanager
+def running_daemon(
+    tmp: Path, secrets: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[Daemon]:
+    with running(tmp, daemon_command(secrets, *extra), {**os.environ, **(env or {})}) as daemon:
+        yield daemon
 
 
 class Client:

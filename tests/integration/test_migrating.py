@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from harness import Client, Daemon, free_ports, postmap, require
+from harness import Client, Daemon, free_ports, postmap, require, running
 from oracles import (
     PostsrsdInstance,
     corpus,
@@ -123,21 +123,9 @@ def pysrsd_at(
     tmp: Path, args: Sequence[str], when: float, config: Path | None = None
 ) -> Iterator[Daemon]:
     """``python -m pysrsd ARGS`` running from ``when`` on (its clock then advances)."""
-    log = tmp / f"pysrsd-{time.monotonic_ns()}.log"
     env = environment(when, PYSRSD_CONFIG=str(config) if config else os.devnull)
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pysrsd", *args],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    daemon = Daemon(proc, log)
-    try:
-        daemon.wait_ready()
+    with running(tmp, [sys.executable, "-m", "pysrsd", *args], env) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
 def ctl(*args: str, when: float | None, config: Path | None = None) -> tuple[int, str, str]:

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from harness import Client, Daemon, free_ports, require
+from harness import Client, Daemon, free_ports, require, running
 from oracles import corpus
 from redis_server import RedisServer
 
@@ -130,20 +130,11 @@ def postsrsd2(peers: Path, tmp: Path, secrets: Path, when: float, *database: str
 
 @contextmanager
 def pysrsd(tmp: Path, when: float, *options: str) -> Iterator[Daemon]:
-    log = tmp / f"pysrsd-{time.monotonic_ns()}.log"
     root = ["--allow-root"] if os.geteuid() == 0 else []
     argv = [sys.executable, "-m", "pysrsd", "-e", "0", "-d", "0", *root, *options]
     env = environment(when, PYSRSD_CONFIG=os.devnull)
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [*argv, DOMAIN, str(tmp / "secrets")], stdout=sink, stderr=subprocess.STDOUT, env=env
-        )
-    daemon = Daemon(proc, log)
-    try:
-        daemon.wait_ready()
+    with running(tmp, [*argv, DOMAIN, str(tmp / "secrets")], env) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
 # -- lookups ---------------------------------------------------------------------------------
