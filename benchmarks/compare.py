@@ -3,7 +3,7 @@
 Usage: python benchmarks/compare.py [--quick] [--runs N] [--total N] [--clients 16,64]
        [--workloads forward,reverse-srs,reverse-plain] [--servers pysrsd,postsrsd,...]
        [--pfix-srsd BIN] [--ceiling BIN] [--postsrsd BIN] [--compiled]
-       [--variant NAME=ARGS ...]
+       [--checkout NAME=DIR ...] [--variant NAME=ARGS ...]
 
 Every server gets the same secret and domain on free loopback ports (see ``servers.py``). Each
 run starts C ``postmap -q - tcp:127.0.0.1:PORT`` processes at once (one persistent connection
@@ -171,6 +171,14 @@ def parse_args() -> argparse.Namespace:
     add("--pysrsd-command", default=f"{sys.executable} -m pysrsd", help="how to start pysrsd")
     add("--compiled", action="store_true", help="also measure the mypyc build (pysrsd-mypyc)")
     add(
+        "--checkout",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also measure pysrsd from another checkout's DIR/src (e.g. a git worktree of an "
+        "earlier commit, for before/after figures; repeatable)",
+    )
+    add(
         "--variant",
         action="append",
         default=[],
@@ -190,6 +198,10 @@ def starters(args: argparse.Namespace, work: Path) -> dict[str, Starter]:
     if args.compiled and (tree := servers.build_compiled(work)) is not None:
         env = {**os.environ, "PYTHONPATH": str(tree)}
         found["pysrsd-mypyc"] = lambda w: servers.start_pysrsd(w, "pysrsd-mypyc", base, env)
+    for spec in args.checkout:
+        name, _, directory = spec.partition("=")
+        env = {**os.environ, "PYTHONPATH": str(Path(directory).resolve() / "src")}
+        found[name] = lambda w, n=name, e=env: servers.start_pysrsd(w, n, base, e)
     for spec in args.variant:
         name, _, extra = spec.partition("=")
         command = [*base, *shlex.split(extra)]
