@@ -449,26 +449,34 @@ def read_keys(path: Path) -> Iterator[bytes]:
 
 
 def throughput_table(names: list[str], results: dict[tuple[str, str], list[Run]]) -> None:
+    """Medians over rounds; the ratio to embedded both as the ratio of the medians and as the
+    median of each round's ratio (the daemons of a round ran one after another, so a load
+    that changes from round to round moves both sides of that round's ratio alike)."""
+
     def med(workload: str, name: str, attr: str) -> float:
         return float(statistics.median(getattr(run, attr) for run in results[workload, name]))
 
     print()
     print(
-        "| workload | daemon | lookups/s (median) | ratio to embedded "
-        "| daemon CPU µs/lookup | redis-server CPU µs/lookup | rounds |"
+        "| workload | daemon | lookups/s (median) | ratio to embedded (of medians) "
+        "| ratio, median of rounds | daemon CPU µs/lookup | redis-server CPU µs/lookup |"
     )
     print("|---|---|---:|---:|---:|---:|---:|")
     for workload in ("forward", "reverse"):
         for name in names:
             label = name.rpartition(":")[0]
             embedded = f"{label}:embedded" if label else "embedded"
-            base = med(workload, embedded, "rate") if embedded in names else float("nan")
             rate = med(workload, name, "rate")
+            ratio = per_round = float("nan")
+            if embedded in names:
+                ratio = rate / med(workload, embedded, "rate")
+                pairs = zip(results[workload, name], results[workload, embedded], strict=True)
+                per_round = statistics.median(a.rate / b.rate for a, b in pairs)
             redis = med(workload, name, "redis_us") if CONFIGS[config(name)][1] == "redis" else None
             print(
-                f"| {workload} | {name} | {rate:,.0f} | {rate / base:.2f} "
+                f"| {workload} | {name} | {rate:,.0f} | {ratio:.2f} | {per_round:.2f} "
                 f"| {med(workload, name, 'daemon_us'):.1f} "
-                f"| {'—' if redis is None else f'{redis:.1f}'} | {len(results[workload, name])} |"
+                f"| {'—' if redis is None else f'{redis:.1f}'} |"
             )
     print()
     print("every round, lookups/s:")
@@ -618,9 +626,11 @@ class Prober(threading.Thread):
         if len(self.samples) < 2:
             return "no samples"
         q = statistics.quantiles(self.samples, n=100)
+        slow = sum(1 for x in self.samples if x > 0.010)
         return (
             f"p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.1f} ms, "
-            f"max {max(self.samples) * 1e3:.1f} ms ({len(self.samples):,} lookups)"
+            f"max {max(self.samples) * 1e3:.1f} ms, {slow} over 10 ms "
+            f"({len(self.samples):,} lookups)"
         )
 
 
