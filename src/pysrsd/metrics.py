@@ -165,16 +165,17 @@ class LiveMetrics(Metrics):
                 histogram = f_hist if table is is_forward else r_hist
                 histogram[bisect_left(bounds, elapsed)] += 1
                 histogram[-1] += elapsed
-            if not isinstance(answer, Answer):  # awaits Redis: seen by observe_database
+            if type(answer) is not Answer:  # awaits Redis: seen by observe_database
                 return answer
-            counts, slot = (f_counts, f_slot) if table is is_forward else (r_counts, r_slot)
-            if answer.status is found:
-                counts[0] += 1
+            if table is is_forward:
+                if answer.status is found:
+                    f_counts[0] += 1
+                else:  # a reason not listed counts as "other"
+                    f_counts[f_slot(answer.text) or forward.slot(answer)] += 1
+            elif answer.status is found:
+                r_counts[0] += 1
             else:
-                index = slot(answer.text)
-                if index is None:  # a reason not listed: "other"
-                    index = (forward if table is is_forward else reverse).slot(answer)
-                counts[index] += 1
+                r_counts[r_slot(answer.text) or reverse.slot(answer)] += 1
             return answer
 
         return metered
