@@ -18,7 +18,11 @@ from pysrsd.envelopes import AsyncStore, Store, StoreError, SyncStore
 
 log = structlog.get_logger("pysrsd.envelopes")
 PURGE_INTERVAL = 600.0  # seconds between purges of a SQLite store
-PURGE_BATCH = 5000  # rows per housekeeping tick: a few milliseconds of work
+# Rows per housekeeping tick (one a second while rows are due). Rows expire at the pace they
+# were written max-age days before, so the purge only has to keep up with that: 1,000 rows a
+# second is 86 million a day. Measured: 5,000 rows held the event loop for 65 ms (lookups
+# waited up to 195 ms); 1,000 hold it for about 13 ms.
+PURGE_BATCH = 1000
 
 
 class Health:

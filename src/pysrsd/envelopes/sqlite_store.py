@@ -26,6 +26,7 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS ltidx ON kv (lt)"
 )
 BUSY_TIMEOUT = 0.2  # seconds to wait for another writer (postsrsd) before giving up: 400
+WAL_LIMIT = 4 * 1024 * 1024  # bytes of write-ahead log kept after a checkpoint
 
 
 def _text(value: bytes) -> str | bytes:
@@ -52,6 +53,9 @@ class SqliteStore(SyncStore):
             db.text_factory = bytes
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, never torn
+            # A large purge grew the WAL to 50 MiB, and it kept that size: truncate it back
+            # after each checkpoint.
+            db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             db.close()
