@@ -37,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import report
@@ -89,9 +90,9 @@ def drive(server: Server, workload: str, files: list[Path], per_client: int, wor
     t0 = time.perf_counter()
     for i, path in enumerate(files):
         out, err = work / f"out{i}", work / f"err{i}"
-        with path.open("rb") as keys, out.open("wb") as stdout, err.open("wb") as stderr:
+        with path.open("rb") as keys, out.open("wb") as sink, err.open("wb") as errors:
             cmd = ["postmap", "-q", "-", f"tcp:127.0.0.1:{port}"]
-            procs.append(subprocess.Popen(cmd, stdin=keys, stdout=stdout, stderr=stderr))
+            procs.append(subprocess.Popen(cmd, stdin=keys, stdout=sink, stderr=errors))
     for p in procs:
         p.wait()
     elapsed = time.perf_counter() - t0
@@ -194,18 +195,22 @@ Starter = Callable[[Path], tuple[Server, float]]
 def starters(args: argparse.Namespace, work: Path) -> dict[str, Starter]:
     """Every server to measure, by name; says which peers are absent."""
     base = shlex.split(args.pysrsd_command)
-    found: dict[str, Starter] = {"pysrsd": lambda w: servers.start_pysrsd(w, "pysrsd", base)}
+    found: dict[str, Starter] = {
+        "pysrsd": partial(servers.start_pysrsd, name="pysrsd", command=base)
+    }
     if args.compiled and (tree := servers.build_compiled(work)) is not None:
         env = {**os.environ, "PYTHONPATH": str(tree)}
-        found["pysrsd-mypyc"] = lambda w: servers.start_pysrsd(w, "pysrsd-mypyc", base, env)
+        found["pysrsd-mypyc"] = partial(
+            servers.start_pysrsd, name="pysrsd-mypyc", command=base, env=env
+        )
     for spec in args.checkout:
         name, _, directory = spec.partition("=")
         env = {**os.environ, "PYTHONPATH": str(Path(directory).resolve() / "src")}
-        found[name] = lambda w, n=name, e=env: servers.start_pysrsd(w, n, base, e)
+        found[name] = partial(servers.start_pysrsd, name=name, command=base, env=env)
     for spec in args.variant:
         name, _, extra = spec.partition("=")
         command = [*base, *shlex.split(extra)]
-        found[name] = lambda w, n=name, c=command: servers.start_pysrsd(w, n, c)
+        found[name] = partial(servers.start_pysrsd, name=name, command=command)
     peers = {
         "postsrsd": (args.postsrsd, servers.start_postsrsd),
         "pfix-srsd": (args.pfix_srsd, servers.start_pfix_srsd),
@@ -213,7 +218,7 @@ def starters(args: argparse.Namespace, work: Path) -> dict[str, Starter]:
     }
     for name, (binary, start) in peers.items():
         if binary and Path(binary).exists():
-            found[name] = lambda w, b=binary, s=start: s(w, b)
+            found[name] = partial(start, binary=binary)
         else:
             print(f"{name}: not found ({binary or 'give --' + name}): not measured")
     wanted = args.servers.split(",") if args.servers else list(found)

@@ -69,12 +69,14 @@ async def measure(rounds: int, count: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="metrics-cost-"))
     (work / "secrets").write_bytes(SECRET + b"\n")
     (work / "secrets").chmod(0o600)
-    settings = Settings(
-        domain=DOMAIN,
-        secrets_file=work / "secrets",
-        metrics="inet:127.0.0.1:0",
-        hash_input="concatenated",
-        log_level="warning",
+    settings = Settings.model_validate(
+        {
+            "domain": DOMAIN,
+            "secrets_file": work / "secrets",
+            "metrics": "inet:127.0.0.1:0",
+            "hash_input": "concatenated",
+            "log_level": "warning",
+        }
     )
     logs.configure("warning", "kv", journal=False)
     runtime = Runtime(settings)

@@ -50,8 +50,8 @@ def tables(
     print("| workload | " + " | ".join(f"{n} p50 / p99 µs" for n in names) + " |")
     print("|---|" + "---:|" * len(names))
     for workload in workloads:
-        cells = [f"{lat[workload, n][0]:.0f} / {lat[workload, n][1]:.0f}" for n in names]
-        print(f"| {workload} | " + " | ".join(cells) + " |")
+        latencies = [f"{lat[workload, n][0]:.0f} / {lat[workload, n][1]:.0f}" for n in names]
+        print(f"| {workload} | " + " | ".join(latencies) + " |")
 
 
 def footer(names: list[str], startup: dict[str, list[float]], hwm: dict[str, int]) -> None:

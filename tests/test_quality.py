@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         pytest.param(["ruff", "check", "."], id="ruff-check"),
         pytest.param(["ruff", "format", "--check", "."], id="ruff-format"),
-        pytest.param(["mypy", "--strict", "src", "reliability", "setup.py"], id="mypy-strict"),
+        pytest.param(
+            ["mypy", "--strict", "src", "reliability", "benchmarks", "setup.py"], id="mypy-strict"
+        ),
     ],
 )
 def test_tool_is_clean(command: list[str]) -> None:
