@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import shlex
 import socket
@@ -129,30 +128,6 @@ def latency(port: int, keys: list[bytes], n: int) -> tuple[float, float]:
     return q[49] / 1000, q[98] / 1000
 
 
-def status_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
-def machine() -> str:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    python = platform.python_version()
-    return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {python}"
-
-
-def load() -> str:
-    return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
 def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
@@ -238,7 +213,7 @@ def main() -> int:
     (work / "secret").chmod(0o600)
     start = starters(args, work)
     names = list(start)
-    print(f"machine: {machine()}; {load()}")
+    print(f"machine: {servers.machine()}; {servers.load()}")
     print(f"rounds={runs} lookups/run={total} clients={clients_list} servers={names}", flush=True)
     startup: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(3):
@@ -255,7 +230,7 @@ def main() -> int:
             for name in names:
                 plain = keys[name][0].read_bytes().split()
                 lat[workload, name] = latency(running[name].port(workload), plain, 5_000)
-        hwm = {n: status_kib(s.proc.pid, "VmHWM") for n, s in running.items()}
+        hwm = {n: servers.status_kib(s.proc.pid, "VmHWM") for n, s in running.items()}
     finally:
         for server in running.values():
             server.stop()
@@ -308,7 +283,7 @@ def measure(
                 point = results[workload, name, clients]
                 rate = median([x.rate for x in point])
                 line += f" {name} {rate:7.0f}/s {median([x.cpu_us for x in point]):5.1f}µs"
-            print(f"{line}  {load()}", flush=True)
+            print(f"{line}  {servers.load()}", flush=True)
             for path in work.glob("*.keys"):
                 path.unlink()
     return results

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import platform
 import shlex
 import shutil
 import socket
@@ -73,6 +72,7 @@ CONFIGS = {  # name: (--original-envelope, store)
 THROUGHPUT = "embedded,database-sqlite,database-redis,auto-sqlite"
 GROWTH = "database-sqlite,auto-sqlite,database-redis"
 DOMAIN_B = DOMAIN.encode()
+SQLITE = f"SQLite {sqlite3.sqlite_version}"  # in the header of a run
 LOCAL_PART_MAX = 64  # octets: beyond this, auto stores the sender (RFC 5321 4.5.3.1.1)
 HASH_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/")
 SHOWN = 5  # wrong answers printed per run
@@ -250,32 +250,6 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(f) for f in fields[11:13]) / os.sysconf("SC_CLK_TCK")
 
 
-def status_kib(pid: int, name: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split()[1])
-    raise KeyError(name)
-
-
-def machine() -> str:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
-    )
-
-
-def load() -> str:
-    return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
 # -- driving postmap -------------------------------------------------------------------------
 
 
@@ -387,7 +361,7 @@ def throughput(args: argparse.Namespace, work: Path) -> int:
     configs = args.configs.split(",")
     labelled = commands(args)
     names = [f"{label}:{c}" if label else c for label in labelled for c in configs]
-    print(f"machine: {machine()}; {load()}")
+    print(f"machine: {servers.machine(SQLITE)}; {servers.load()}")
     print(f"rounds={rounds} clients={args.clients} lookups/run={per_client * args.clients}")
     print(f"daemons={names} long senders: 1 in {args.long_every}", flush=True)
     redis = Redis(work) if any(CONFIGS[c][1] == "redis" for c in configs) else None
@@ -430,7 +404,7 @@ def throughput(args: argparse.Namespace, work: Path) -> int:
                     results.setdefault((workload, name), []).append(run)
                     print(
                         f"round {r + 1} {workload:7} {name:24} {run.rate:8.0f}/s "
-                        f"daemon {run.daemon_us:5.1f} µs/lookup  {load()}",
+                        f"daemon {run.daemon_us:5.1f} µs/lookup  {servers.load()}",
                         flush=True,
                     )
     finally:
@@ -528,8 +502,8 @@ class Step:
 
 def snapshot(step: str, daemon: Daemon, redis: Redis | None, offset: float) -> Step:
     figures: dict[str, float] = {
-        "rss_mib": status_kib(daemon.pid, "VmRSS") / 1024,
-        "hwm_mib": status_kib(daemon.pid, "VmHWM") / 1024,
+        "rss_mib": servers.status_kib(daemon.pid, "VmRSS") / 1024,
+        "hwm_mib": servers.status_kib(daemon.pid, "VmHWM") / 1024,
     }
     if daemon.sqlite is not None:
         figures |= sqlite_figures(daemon.sqlite, time.time() + offset)
@@ -667,7 +641,7 @@ def purged(daemons: list[Daemon], offset: float, patience: float) -> dict[str, f
 
 def growth(args: argparse.Namespace, work: Path) -> int:
     names = args.configs.split(",")
-    print(f"machine: {machine()}; {load()}")
+    print(f"machine: {servers.machine(SQLITE)}; {servers.load()}")
     print(f"senders per batch={args.senders:,} clients={args.clients} max-age={args.max_age} d")
     print(f"configs={names} long senders: 1 in {args.long_every}", flush=True)
     rc_file = work / "faketime.rc"
@@ -691,7 +665,9 @@ def growth(args: argparse.Namespace, work: Path) -> int:
             run = batch(daemon, "a", args.senders, args.clients, args.long_every, work, tally)
             rates["A", daemon.name] = run.rate
             reverse_sample(daemon, work, 1000, tally)
-            print(f"batch A {daemon.name:16} {run.rate:8.0f}/s {run.seconds:6.1f} s  {load()}")
+            print(
+                f"batch A {daemon.name:16} {run.rate:8.0f}/s {run.seconds:6.1f} s  {servers.load()}"
+            )
             steps.append(snapshot("1 after batch A", daemon, redis, 0))
         probers = probing(daemons)
         time.sleep(args.idle_probe)
@@ -714,7 +690,9 @@ def growth(args: argparse.Namespace, work: Path) -> int:
             run = batch(daemon, "b", args.senders, args.clients, args.long_every, work, tally)
             rates["B", daemon.name] = run.rate
             reverse_sample(daemon, work, 1000, tally)
-            print(f"batch B {daemon.name:16} {run.rate:8.0f}/s {run.seconds:6.1f} s  {load()}")
+            print(
+                f"batch B {daemon.name:16} {run.rate:8.0f}/s {run.seconds:6.1f} s  {servers.load()}"
+            )
             steps.append(snapshot("3 after batch B", daemon, redis, offset))
     finally:
         for daemon in daemons:

@@ -15,6 +15,7 @@ Valid SRS addresses for the reverse workload are minted by each daemon's own for
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import socket
 import subprocess
@@ -167,3 +168,30 @@ def build_compiled(work: Path) -> Path | None:
         print(f"pysrsd-mypyc: build failed, not measured\n{build.stderr.decode()[-2000:]}")
         return None
     return tree / "src"
+
+
+def status_kib(pid: int, field: str) -> int:
+    """A ``/proc/PID/status`` figure in KiB (``VmRSS``, ``VmHWM``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def machine(extra: str = "") -> str:
+    """CPUs, their model, kernel and Python (and ``extra``): the header of a run."""
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    python = platform.python_version()
+    text = f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {python}"
+    return f"{text}, {extra}" if extra else text
+
+
+def load() -> str:
+    return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
