@@ -6,6 +6,7 @@ PYSRSD_REQUIRE_SYSTEM=1 (set by .ci/run): then a missing tool fails the test.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
@@ -19,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from pysrsd.tcp_table import unquote
 
 DOMAIN = "fwd.example"
 SECRET = "test-secret-for-pysrsd"
@@ -170,3 +173,35 @@ def postmap(query: str | Sequence[str], table: str, *, stdin: bytes | None = Non
     if result.returncode not in (0, 1):
         raise RuntimeError(f"postmap failed {result.returncode}: {result.stderr!r}")
     return result.stdout.decode("utf-8", "surrogateescape")
+
+
+def libfaketime() -> str:
+    """Debian's libfaketime preload library (package faketime), or skip/fail as ``require``."""
+    require("faketime")
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1")) + sorted(
+        glob.glob("/usr/lib/faketime/libfaketime.so.1")
+    )
+    if not found:
+        require("libfaketime.so.1")
+    return found[0]
+
+
+def clock_environment(when: float | None, **extra: str) -> dict[str, str]:
+    """The caller's environment without PYSRSD_*, in UTC, its clock starting at ``when``
+    (libfaketime; the real clock if None), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PYSRSD_")}
+    env["TZ"] = "UTC"
+    if when is not None:
+        env["LD_PRELOAD"] = libfaketime()
+        env["FAKETIME"] = "@" + time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when))
+    return {**env, **extra}
+
+
+def found_values(port: int, keys: Sequence[bytes]) -> list[bytes | None]:
+    """tcp_table answers on one connection: the decoded value of each 200, None otherwise."""
+    answers: list[bytes | None] = []
+    with Client(port) as client:
+        for key in keys:
+            status, _, value = client.get(key).rstrip(b"\n").partition(b" ")
+            answers.append(unquote(value) if status == b"200" else None)
+    return answers

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import calendar
 import datetime
-import glob
 import grp
 import hashlib
 import os
@@ -32,7 +31,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from harness import Client, Daemon, free_ports, postmap, require, running
+from harness import (
+    Client,
+    Daemon,
+    clock_environment,
+    found_values,
+    free_ports,
+    postmap,
+    require,
+    running,
+)
 from oracles import (
     PostsrsdInstance,
     corpus,
@@ -41,8 +49,6 @@ from oracles import (
     mail_srs_reverse,
     require_oracles,
 )
-
-from pysrsd.tcp_table import unquote
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "migrating.md"
 DAY = 86400
@@ -98,24 +104,10 @@ LAST_DAY = DATE + datetime.timedelta(days=MAX_AGE - 1)
 
 
 # -- running things on another day ----------------------------------------------------------
-def libfaketime() -> str:
-    require_oracles()  # faketime is one of them
-    found_libs = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1")) + sorted(
-        glob.glob("/usr/lib/faketime/libfaketime.so.1")
-    )
-    if not found_libs:
-        require("libfaketime.so.1")
-    return found_libs[0]
-
-
 def environment(when: float | None, **extra: str) -> dict[str, str]:
-    """The caller's environment without PYSRSD_*, on the day ``when`` (libfaketime)."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PYSRSD_")}
-    env["TZ"] = "UTC"
     if when is not None:
-        env["LD_PRELOAD"] = libfaketime()
-        env["FAKETIME"] = "@" + time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when))
-    return {**env, **extra}
+        require_oracles()  # faketime is one of them
+    return clock_environment(when, **extra)
 
 
 @contextmanager
@@ -139,16 +131,6 @@ def ctl(*args: str, when: float | None, config: Path | None = None) -> tuple[int
         check=False,
     )
     return done.returncode, done.stdout, done.stderr
-
-
-def lookups(port: int, keys: Sequence[bytes]) -> list[bytes | None]:
-    """tcp_table answers, as "value or None" like the oracle helpers."""
-    answers: list[bytes | None] = []
-    with Client(port) as client:
-        for key in keys:
-            status, _, value = client.get(key).rstrip(b"\n").partition(b" ")
-            answers.append(unquote(value) if status == b"200" else None)
-    return answers
 
 
 def account(*files: Path) -> list[str]:
@@ -270,14 +252,14 @@ def test_pfix_srsd_command_line_reverses_what_pfix_srsd_minted(
     separated, so the mbob@gmail.co shift of an address pysrsd minted is refused too."""
     addresses, originals = minted_by_libsrs2([20, 1, 1 / 1440])
     with pysrsd_at(open_tmp, pfix_args(secrets), STOP + 5) as daemon:
-        assert lookups(daemon.reverse_port, addresses) == originals
-        assert lookups(daemon.reverse_port, [forged(a) for a in addresses]) == [None] * len(
+        assert found_values(daemon.reverse_port, addresses) == originals
+        assert found_values(daemon.reverse_port, [forged(a) for a in addresses]) == [None] * len(
             addresses
         )
-        (mine,) = lookups(daemon.forward_port, [b"mbob@gmail.co"])
+        (mine,) = found_values(daemon.forward_port, [b"mbob@gmail.co"])
         assert mine is not None and mine.startswith(b"SRS0=")
         assert mine not in addresses  # separated input: not the classic hash
-        assert lookups(daemon.reverse_port, [mine, shifted(mine)]) == [b"mbob@gmail.co", None]
+        assert found_values(daemon.reverse_port, [mine, shifted(mine)]) == [b"mbob@gmail.co", None]
     assert "event='concatenated_window_open'" in daemon.log_text()
 
 
@@ -294,7 +276,7 @@ def test_pfix_srsd_addresses_of_the_window_can_still_be_shifted_as_the_page_warn
         b"bob@gmail.com",
     ]  # classic SRS: both forgeries hold
     with pysrsd_at(open_tmp, pfix_args(secrets), at(DATE)) as daemon:
-        found_ = lookups(daemon.reverse_port, [shifted(old), late, shifted(late)])
+        found_ = found_values(daemon.reverse_port, [shifted(old), late, shifted(late)])
     assert found_ == [b"bob@gmail.com", None, None]  # stamped on DATE: not classic-accepted
 
 
@@ -310,7 +292,7 @@ def test_pfix_srsd_srs1_is_judged_by_the_first_forwarders_stamp(
     addresses = [a for a in made if a is not None]
     assert mail_srs_reverse(SECRET, addresses, now=STOP) == senders
     with pysrsd_at(open_tmp, pfix_args(secrets), STOP + 5) as daemon:
-        assert lookups(daemon.reverse_port, addresses) == [senders[0], None]
+        assert found_values(daemon.reverse_port, addresses) == [senders[0], None]
 
 
 def test_pfix_srsd_window_closes_on_its_last_day(open_tmp: Path, secrets: Path) -> None:
@@ -324,12 +306,12 @@ def test_pfix_srsd_window_closes_on_its_last_day(open_tmp: Path, secrets: Path) 
         assert status == 0
         assert f"window:      {state}: " in out and f"last day {LAST_DAY}" in out
     with pysrsd_at(open_tmp, pfix_args(secrets), at(LAST_DAY, "23:59:57")) as daemon:
-        assert lookups(daemon.reverse_port, addresses) == originals
+        assert found_values(daemon.reverse_port, addresses) == originals
         deadline = time.monotonic() + 20
         while "concatenated_window_closed" not in daemon.log_text():
             assert time.monotonic() < deadline, daemon.log_text()
             time.sleep(0.1)
-        assert lookups(daemon.reverse_port, addresses) == [None] * len(addresses)
+        assert found_values(daemon.reverse_port, addresses) == [None] * len(addresses)
     assert daemon.log_text().count("concatenated_window_closed") == 1
 
 
@@ -341,11 +323,11 @@ def test_pfix_srsd_in_concatenated_mode_mints_what_pfix_srsd_mints(
     addresses, originals = minted_by_libsrs2([20, 1 / 1440])
     compatible = ["--hash-input", "concatenated", "--hash-alphabet", "base64"]
     with pysrsd_at(open_tmp, [*compatible, *pfix_args(secrets, window=False)], STOP + 5) as daemon:
-        assert lookups(daemon.reverse_port, addresses) == originals
-        mine = lookups(daemon.forward_port, SENDERS)
+        assert found_values(daemon.reverse_port, addresses) == originals
+        mine = found_values(daemon.forward_port, SENDERS)
         assert mine == mail_srs_forward(SECRET, domain(), SENDERS, now=STOP + 5)
         assert mine[-1] is not None
-        assert lookups(daemon.reverse_port, [shifted(mine[-1])]) == [b"bob@gmail.com"]
+        assert found_values(daemon.reverse_port, [shifted(mine[-1])]) == [b"bob@gmail.com"]
     assert "event='hash_input_forgeable'" in daemon.log_text()
 
 
@@ -508,7 +490,7 @@ def test_postsrsd_1x_addresses_reverse_in_pysrsd_configured_by_the_page(open_tmp
     with pysrsd_at(
         open_tmp, ["--forward-port", "0", "--reverse-port", "0"], STOP + 5, config
     ) as new:
-        assert lookups(new.reverse_port, addresses) == expected
+        assert found_values(new.reverse_port, addresses) == expected
         with Client(new.forward_port) as client:
             replies = [client.get(sender) for sender in excludable]
     assert [reply == b"500 domain%20excluded\n" for reply in replies] == excluded
@@ -546,10 +528,10 @@ def test_rollback_to_postsrsd_1x_reads_only_the_compatible_addresses(open_tmp: P
     plain = [s for s in SENDERS if not s.endswith(b"@Example.ORG")]  # excluded by the map
     ports = ["--forward-port", "0", "--reverse-port", "0"]
     with pysrsd_at(open_tmp, ports, STOP + DAY, config) as separated:
-        new = lookups(separated.forward_port, plain)
+        new = found_values(separated.forward_port, plain)
     config.write_text(config.read_text() + block("compatible"))
     with pysrsd_at(open_tmp, ports, STOP + DAY, config) as compatible:
-        same = lookups(compatible.forward_port, plain)
+        same = found_values(compatible.forward_port, plain)
     with DebianPostsrsd(secret, STOP + DAY + 5) as old:
         assert found(old.forward(plain)) == same
         assert found(old.reverse([a for a in same if a])) == plain

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import calendar
-import glob
 import hashlib
 import hmac
 import os
@@ -33,11 +32,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from harness import Client, Daemon, free_ports, require, running
+from harness import (
+    Daemon,
+    clock_environment,
+    found_values,
+    free_ports,
+    running,
+)
 from oracles import corpus
 from redis_server import RedisServer
-
-from pysrsd.tcp_table import unquote
 
 DOMAIN = "fwd.example"
 SECRET = b"peer interop secret, 32 bytes.."
@@ -57,21 +60,6 @@ pytestmark = pytest.mark.usefixtures("peers")
 
 
 # -- processes ------------------------------------------------------------------------------
-def environment(when: float, **extra: str) -> dict[str, str]:
-    """The caller's environment without PYSRSD_*, its clock starting at ``when``."""
-    require("faketime")
-    libs = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
-    if not libs:
-        require("libfaketime.so.1")
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PYSRSD_")}
-    env |= {
-        "TZ": "UTC",
-        "LD_PRELOAD": libs[0],
-        "FAKETIME": "@" + time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when)),
-    }
-    return {**env, **extra}
-
-
 def _connectable(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -114,7 +102,7 @@ def pfix_srsd(
     ports = free_ports(2)
     script = str(peers / "start-pfix-srsd.sh")
     argv = [script, DOMAIN, str(secrets), *map(str, ports), *options]
-    with peer(argv, environment(when), ports, tmp / "pfix-srsd.log"):
+    with peer(argv, clock_environment(when), ports, tmp / "pfix-srsd.log"):
         yield ports[0], ports[1]
 
 
@@ -123,7 +111,7 @@ def postsrsd2(peers: Path, tmp: Path, secrets: Path, when: float, *database: str
     """postsrsd 2.4 with a socketmap on a loopback port; ``database``: "database", URI."""
     (port,) = free_ports(1)
     argv = [str(peers / "start-postsrsd2.sh"), DOMAIN, str(secrets), str(port), *database]
-    env = environment(when, POSTSRSD2_USER="")  # no chroot, no setuid: paths as given
+    env = clock_environment(when, POSTSRSD2_USER="")  # no chroot, no setuid: paths as given
     with peer(argv, env, [port], tmp / "postsrsd2.log"):
         yield port
 
@@ -132,21 +120,12 @@ def postsrsd2(peers: Path, tmp: Path, secrets: Path, when: float, *database: str
 def pysrsd(tmp: Path, when: float, *options: str) -> Iterator[Daemon]:
     root = ["--allow-root"] if os.geteuid() == 0 else []
     argv = [sys.executable, "-m", "pysrsd", "-e", "0", "-d", "0", *root, *options]
-    env = environment(when, PYSRSD_CONFIG=os.devnull)
+    env = clock_environment(when, PYSRSD_CONFIG=os.devnull)
     with running(tmp, [*argv, DOMAIN, str(tmp / "secrets")], env) as daemon:
         yield daemon
 
 
 # -- lookups ---------------------------------------------------------------------------------
-def tcp(port: int, keys: Sequence[bytes]) -> list[bytes | None]:
-    answers: list[bytes | None] = []
-    with Client(port) as client:
-        for key in keys:
-            status, _, value = client.get(key).rstrip(b"\n").partition(b" ")
-            answers.append(unquote(value) if status == b"200" else None)
-    return answers
-
-
 def socketmap(port: int, name: bytes, keys: Sequence[bytes]) -> list[bytes | None]:
     """socketmap_table(5) queries on one connection; OK values, None otherwise."""
     answers: list[bytes | None] = []
@@ -217,13 +196,15 @@ def test_pfix_srsd_addresses_reverse_in_pysrsd_after_the_switch(
     secrets = secrets_file(open_tmp)
     senders = [*SENDERS, *pfix_corpus(), forwarded_srs0(STOP)]
     with pfix_srsd(peers, open_tmp, secrets, STOP - 3600) as (fwd, rev):
-        minted = [a for a in tcp(fwd, senders) if a is not None]
-        truth = tcp(rev, minted)
-        assert tcp(rev, [forged(a) for a in minted]) == [None] * len(minted)
+        minted = [a for a in found_values(fwd, senders) if a is not None]
+        truth = found_values(rev, minted)
+        assert found_values(rev, [forged(a) for a in minted]) == [None] * len(minted)
     assert None not in truth and len(minted) > len(senders) - 5
     with pysrsd(open_tmp, STOP + 5, *WINDOW) as daemon:
-        assert tcp(daemon.reverse_port, minted) == truth
-        assert tcp(daemon.reverse_port, [forged(a) for a in minted]) == [None] * len(minted)
+        assert found_values(daemon.reverse_port, minted) == truth
+        assert found_values(daemon.reverse_port, [forged(a) for a in minted]) == [None] * len(
+            minted
+        )
 
 
 def test_pfix_srsd_and_pysrsd_in_concatenated_mode_read_each_other(
@@ -235,22 +216,22 @@ def test_pfix_srsd_and_pysrsd_in_concatenated_mode_read_each_other(
         pfix_srsd(peers, open_tmp, secrets, STOP) as (fwd, rev),
         pysrsd(open_tmp, STOP, *CLASSIC_B64) as daemon,
     ):
-        theirs = tcp(fwd, senders)
-        ours = tcp(daemon.forward_port, senders)
+        theirs = found_values(fwd, senders)
+        ours = found_values(daemon.forward_port, senders)
         assert ours == theirs
         minted = [a for a in ours if a is not None]
-        assert tcp(rev, minted) == tcp(daemon.reverse_port, minted)
-        assert None not in tcp(rev, minted)
+        assert found_values(rev, minted) == found_values(daemon.reverse_port, minted)
+        assert None not in found_values(rev, minted)
 
 
 def test_pfix_srsd_cannot_read_separated_addresses(peers: Path, open_tmp: Path) -> None:
     """docs/migrating.md, Rollback: what pysrsd mints by default is lost to pfix-srsd."""
     secrets = secrets_file(open_tmp)
     with pysrsd(open_tmp, STOP + DAY) as daemon:
-        ours = [a for a in tcp(daemon.forward_port, SENDERS) if a is not None]
-        assert tcp(daemon.reverse_port, ours) == SENDERS
+        ours = [a for a in found_values(daemon.forward_port, SENDERS) if a is not None]
+        assert found_values(daemon.reverse_port, ours) == SENDERS
     with pfix_srsd(peers, open_tmp, secrets, STOP + DAY + 5) as (_fwd, rev):
-        assert tcp(rev, ours) == [None] * len(SENDERS)
+        assert found_values(rev, ours) == [None] * len(SENDERS)
 
 
 def test_pfix_srsd_trims_its_secrets_and_takes_a_blank_line_as_a_secret(
@@ -260,14 +241,14 @@ def test_pfix_srsd_trims_its_secrets_and_takes_a_blank_line_as_a_secret(
     space; with an empty first line it signs with the empty secret."""
     spaced = secrets_file(open_tmp, b"  " + SECRET + b" \n")
     with pfix_srsd(peers, open_tmp, spaced, STOP) as (fwd, _rev):
-        (address,) = tcp(fwd, [b"alice@example.com"])
+        (address,) = found_values(fwd, [b"alice@example.com"])
     assert address is not None
     assert address.split(b"=")[1] == classic_hash(SECRET, STOP, b"example.com", b"alice")
     with pysrsd(open_tmp, STOP + 5, *CLASSIC_B64) as daemon:  # the same file, untrimmed
-        assert tcp(daemon.reverse_port, [address]) == [None]
+        assert found_values(daemon.reverse_port, [address]) == [None]
     blank = secrets_file(open_tmp, b"\n" + SECRET + b"\n")
     with pfix_srsd(peers, open_tmp, blank, STOP) as (fwd, _rev):
-        (address,) = tcp(fwd, [b"alice@example.com"])
+        (address,) = found_values(fwd, [b"alice@example.com"])
     assert address is not None
     assert address.split(b"=")[1] == classic_hash(b"", STOP, b"example.com", b"alice")
 
@@ -279,7 +260,12 @@ def test_pfix_srsd_socketmap_names_work_with_pysrsd(peers: Path, open_tmp: Path)
     theirs, ours = free_ports(2)
     binary = [str(peers / "bin" / "pfix-srsd"), "-f", "-u", "-P", "socketmap", "-l", str(theirs)]
     with (
-        peer([*binary, DOMAIN, str(secrets)], environment(STOP), [theirs], open_tmp / "pfix.log"),
+        peer(
+            [*binary, DOMAIN, str(secrets)],
+            clock_environment(STOP),
+            [theirs],
+            open_tmp / "pfix.log",
+        ),
         pysrsd(
             open_tmp,
             STOP,
@@ -311,8 +297,10 @@ def test_postsrsd2_base64url_addresses_reverse_in_pysrsd_after_the_switch(
     assert b"+" not in hashes and b"/" not in hashes
     assert None not in truth
     with pysrsd(open_tmp, STOP + 5, *WINDOW) as daemon:
-        assert tcp(daemon.reverse_port, minted) == truth
-        assert tcp(daemon.reverse_port, [forged(a) for a in minted]) == [None] * len(minted)
+        assert found_values(daemon.reverse_port, minted) == truth
+        assert found_values(daemon.reverse_port, [forged(a) for a in minted]) == [None] * len(
+            minted
+        )
 
 
 def test_postsrsd2_and_pysrsd_in_concatenated_mode_read_each_other(
@@ -328,10 +316,10 @@ def test_postsrsd2_and_pysrsd_in_concatenated_mode_read_each_other(
         pysrsd(open_tmp, STOP) as separated,
     ):
         theirs = socketmap(port, b"forward", senders)
-        assert tcp(classic.forward_port, senders) == theirs
+        assert found_values(classic.forward_port, senders) == theirs
         minted = [a for a in theirs if a is not None]
-        assert socketmap(port, b"reverse", minted) == tcp(classic.reverse_port, minted)
-        ours = [a for a in tcp(separated.forward_port, SENDERS) if a is not None]
+        assert socketmap(port, b"reverse", minted) == found_values(classic.reverse_port, minted)
+        ours = [a for a in found_values(separated.forward_port, SENDERS) if a is not None]
         assert socketmap(port, b"reverse", ours) == [None] * len(SENDERS)
 
 
@@ -365,15 +353,15 @@ def shared_database(peers: Path, tmp: Path, postsrsd_uri: str, pysrsd_uri: str) 
         pysrsd(tmp, STOP - 3600, "--hash-input", "concatenated", *database) as daemon,
     ):
         theirs = socketmap(port, b"forward", theirs_senders)
-        ours = tcp(daemon.forward_port, ours_senders)
+        ours = found_values(daemon.forward_port, ours_senders)
         for address in (*theirs, *ours):
             assert address is not None and b"=1=" in address, address
         minted_theirs = [a for a in theirs if a is not None]
         minted_ours = [a for a in ours if a is not None]
-        assert tcp(daemon.reverse_port, minted_theirs) == theirs_senders
+        assert found_values(daemon.reverse_port, minted_theirs) == theirs_senders
         assert socketmap(port, b"reverse", minted_ours) == ours_senders
     with pysrsd(tmp, STOP + 5, *WINDOW, *database) as daemon:
-        assert tcp(daemon.reverse_port, minted_theirs) == theirs_senders
+        assert found_values(daemon.reverse_port, minted_theirs) == theirs_senders
 
 
 def test_postsrsd2_and_pysrsd_share_one_sqlite_file(peers: Path, open_tmp: Path) -> None:
