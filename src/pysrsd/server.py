@@ -82,7 +82,7 @@ class Connection(asyncio.BufferedProtocol):
         self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=HIGH_WATER, low=0)
         if not self.hub.admit(self):
-            log.warning("connection_refused", reason="connection limit, none idle")
+            log.warning("connection_refused", reason="connection limit, none to evict")
             transport.abort()
 
     def get_buffer(self, sizehint: int) -> memoryview:
