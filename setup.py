@@ -15,7 +15,16 @@ from setuptools import setup  # type: ignore[import-untyped]
 
 # The lookup path: codecs, policy, engine, hashes, connection bookkeeping. Not guarded.py
 # (it extends pysrs's interpreted class) nor server.py (it extends asyncio's protocol class).
-COMPILED = ["lookup", "tcp_table", "socketmap", "hashing", "engine", "tables", "refusals", "hub"]
+COMPILED = [
+    "lookup",
+    "tcp_table",
+    "socketmap",
+    "srs/hashing",
+    "srs/engine",
+    "tables",
+    "refusals",
+    "hub",
+]
 
 
 def ext_modules() -> list[Any]:

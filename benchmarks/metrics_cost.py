@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 from pysrsd import logs, metrics, tables
-from pysrsd.engine import Engine, Rewritten
 from pysrsd.hub import Hub
 from pysrsd.lookup import Table
 from pysrsd.server import Connection
 from pysrsd.settings import Settings
+from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.state import Runtime
 from pysrsd.tcp_table import TcpTableCodec, quote
 

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import structlog
 
-from pysrsd.engine import Engine
 from pysrsd.envelopes import display, open_store
 from pysrsd.envelopes.database import EnvelopeDatabase
 from pysrsd.errors import ConfigError
 from pysrsd.exclusions import Exclusions, load_exclusions
-from pysrsd.hashing import Window, describe, today
 from pysrsd.keyring import Keyring, load_keyring
 from pysrsd.settings import Settings
+from pysrsd.srs.engine import Engine
+from pysrsd.srs.hashing import Window, describe, today
 
 log = structlog.get_logger("pysrsd.state")
 FileSignature = tuple[int, int, int, int, int] | None

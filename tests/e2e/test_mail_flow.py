@@ -3,7 +3,7 @@
 A private Postfix (tests/e2e/postfix_instance.py) with examples/main.cf's maps forwards
 fwd@fwd.example to bob@gmail.example; every non-local domain is relayed to an aiosmtpd sink,
 "the outside world". Senders are checked where they matter, in MAIL FROM as the sink receives
-it, and reversed with the same secret by pysrsd.engine.Engine, never by the daemon under test.
+it, and reversed with the same secret by pysrsd.srs.engine.Engine, never by the daemon under test.
 """
 
 from __future__ import annotations

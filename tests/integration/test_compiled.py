@@ -22,11 +22,11 @@ from harness import require
 ROOT = Path(__file__).resolve().parents[2]
 # The tests of the compiled modules, and the real daemon answering over sockets.
 AGAIN = [
-    "tests/unit/test_engine.py",
-    "tests/unit/test_engine_oracles.py",
-    "tests/unit/test_hashing.py",
-    "tests/unit/test_hash_boundaries.py",
-    "tests/unit/test_known_answers.py",
+    "tests/unit/srs/test_engine.py",
+    "tests/unit/srs/test_engine_oracles.py",
+    "tests/unit/srs/test_hashing.py",
+    "tests/unit/srs/test_hash_boundaries.py",
+    "tests/unit/srs/test_known_answers.py",
     "tests/unit/test_tcp_table.py",
     "tests/unit/test_socketmap.py",
     "tests/unit/test_stream_limits.py",

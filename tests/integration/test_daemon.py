@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from harness import DOMAIN, SECRET, Client, free_ports, running_daemon, write_secrets
 
-from pysrsd.engine import Engine, Rewritten
+from pysrsd.srs.engine import Engine, Rewritten
 
 
 @pytest.fixture

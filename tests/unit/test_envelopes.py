@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from pysrsd import tables
-from pysrsd.engine import Engine
 from pysrsd.envelopes import StoreError, alias, display, is_alias
 from pysrsd.envelopes.database import PURGE_BATCH, EnvelopeDatabase
 from pysrsd.envelopes.sqlite_store import SqliteStore
 from pysrsd.exclusions import parse_exclusions
 from pysrsd.keyring import Keyring
 from pysrsd.lookup import Answer, Status, Table
+from pysrsd.srs.engine import Engine
 from pysrsd.state import Policy, State
 
 NOW = 1_760_000_000.0

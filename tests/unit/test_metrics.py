@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from pysrsd import metrics, tables
-from pysrsd.engine import Engine, Rewritten
 from pysrsd.errors import ConfigError
 from pysrsd.lookup import Status, Table
 from pysrsd.settings import Settings
+from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.state import Runtime
 
 DOMAIN = "fwd.example"
@@ -150,7 +150,7 @@ def test_every_reason_the_tables_give_has_a_name() -> None:
 
     source = (
         Path(tables.__file__).read_text()
-        + Path(sys.modules["pysrsd.engine"].__file__ or "").read_text()
+        + Path(sys.modules["pysrsd.srs.engine"].__file__ or "").read_text()
     )
     texts = set(re.findall(r'(?:Unchanged|_Reject)\("([^"]+)"\)', source))
     texts |= set(re.findall(r'Answer\(Status\.NOT_FOUND, b"([^"]+)"\)', source))

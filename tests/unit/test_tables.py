@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from pysrsd import tables
-from pysrsd.engine import Engine, Rewritten
 from pysrsd.exclusions import Exclusions, parse_exclusions
 from pysrsd.keyring import Keyring
 from pysrsd.lookup import Answer, Status, Table
+from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.state import Policy, State
 
 NOW = 1_760_000_000.0

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from SRS.Guarded import Guarded
 
-from pysrsd.hashing import Signer, stamp_age, stamp_for, today
+from pysrsd.srs.hashing import Signer, stamp_age, stamp_for, today
 
 # The engine's reverse of an SRS local part: (host, user), or the reason it is refused.
 Parse = Callable[[bytes], "tuple[bytes, bytes] | str"]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from pysrsd import tables
-from pysrsd.engine import Engine
 from pysrsd.exclusions import Exclusions
 from pysrsd.keyring import Keyring
 from pysrsd.lookup import Answer, Status, Table
+from pysrsd.srs.engine import Engine
 from pysrsd.state import Policy, State
 
 WHEN = 1577836860.0  # 2020-01-01 00:01:00 UTC

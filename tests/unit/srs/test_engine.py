@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pysrsd.engine import Engine, Rewritten, Unchanged, is_srs
+from pysrsd.srs.engine import Engine, Rewritten, Unchanged, is_srs
 
 DAY = 86400
 NOW = 1_760_000_000.0
@@ -31,7 +31,7 @@ def test_forged_address_is_refused_under_python_dash_O() -> None:
     """pysrsd's verification never relies on ``assert``: ``python -O`` strips asserts, and
     pysrs's own parse() would then reverse a forged address (an open relay)."""
     program = (
-        "from pysrsd.engine import Engine\n"
+        "from pysrsd.srs.engine import Engine\n"
         "e = Engine([b'real secret'], b'fwd.example')\n"
         "forged = Engine([b'attacker'], b'fwd.example').forward(b'victim@example.com').address\n"
         "junk = b'SRS0=x=y=z=w@fwd.example'\n"

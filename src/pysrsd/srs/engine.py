@@ -38,8 +38,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pysrsd.guarded import GuardedSRS, text
-from pysrsd.hashing import FULL_HASH, Alphabet, HashInput, Signer, stamp_age, stamp_for, today
+from pysrsd.srs.guarded import GuardedSRS, text
+from pysrsd.srs.hashing import FULL_HASH, Alphabet, HashInput, Signer, stamp_age, stamp_for, today
 
 SEPARATORS = b"=+-"
 _SEP = b"="  # every separator after the first (SRS paper: SRSSEP)

@@ -1,4 +1,4 @@
-"""Hash input, alphabet, the acceptance window and the day stamp (pysrsd.hashing, via Engine).
+"""Hash input, alphabet, the acceptance window and the day stamp (pysrsd.srs.hashing, via Engine).
 
 Expected hashes come from ``spec_hash`` below, written from the specification (docs/hash.md)
 with the standard ``hmac`` module, never from pysrsd's output. Classic (concatenated)
@@ -15,8 +15,8 @@ import hmac
 
 import pytest
 
-from pysrsd.engine import Engine, Rewritten, Unchanged
-from pysrsd.hashing import Window, describe
+from pysrsd.srs.engine import Engine, Rewritten, Unchanged
+from pysrsd.srs.hashing import Window, describe
 
 SECRET = b"hashing unit secret, 32 bytes.."
 DOMAIN = b"fwd.example"

@@ -1,4 +1,4 @@
-"""Properties of pysrsd.engine over arbitrary bytes (Hypothesis); no oracle needed.
+"""Properties of pysrsd.srs.engine over arbitrary bytes (Hypothesis); no oracle needed.
 
 - forward then reverse gives the original back, for every address forward rewrites;
 - reverse never rewrites an address signed with another secret, with a mutated hash, or with a
@@ -17,7 +17,7 @@ from base64 import b64encode
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from pysrsd.engine import SEPARATORS, Engine, Rewritten, Unchanged, is_srs
+from pysrsd.srs.engine import SEPARATORS, Engine, Rewritten, Unchanged, is_srs
 
 DOMAIN = b"fwd.example"
 NOW = 1_717_243_200.0  # 2024-06-01 12:00:00 UTC

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pysrsd.engine import Engine, Rewritten, Unchanged, is_srs
+from pysrsd.srs.engine import Engine, Rewritten, Unchanged, is_srs
 
 DOMAIN = b"fwd.example"
 NOW = 1_717_243_200.0  # 2024-06-01 12:00:00 UTC: day stamp "ND"

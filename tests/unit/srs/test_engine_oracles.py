@@ -1,4 +1,4 @@
-"""pysrsd.engine against the reference implementations, byte for byte.
+"""pysrsd.srs.engine against the reference implementations, byte for byte.
 
 Oracles (see ``tests/oracles.py``): Mail::SRS (Debian ``srs``) and postsrsd 1.10 (libsrs2),
 postsrsd run under faketime, Mail::SRS with ``time`` overridden, our engine with its clock
@@ -32,7 +32,7 @@ from oracles import (
     mail_srs_reverse,
 )
 
-from pysrsd.engine import Engine, Rewritten, Unchanged, is_srs
+from pysrsd.srs.engine import Engine, Rewritten, Unchanged, is_srs
 
 pytestmark = [pytest.mark.oracle, pytest.mark.usefixtures("oracle_programs")]
 
