@@ -16,9 +16,9 @@ from setuptools import setup  # type: ignore[import-untyped]
 # The lookup path: codecs, policy, engine, hashes, connection bookkeeping. Not guarded.py
 # (it extends pysrs's interpreted class) nor server.py (it extends asyncio's protocol class).
 COMPILED = [
-    "lookup",
-    "tcp_table",
-    "socketmap",
+    "wire/lookup",
+    "wire/tcp_table",
+    "wire/socketmap",
     "srs/hashing",
     "srs/engine",
     "tables",

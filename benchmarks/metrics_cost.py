@@ -21,12 +21,12 @@ from pathlib import Path
 
 from pysrsd import logs, metrics, tables
 from pysrsd.hub import Hub
-from pysrsd.lookup import Table
 from pysrsd.server import Connection
 from pysrsd.settings import Settings
 from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.state import Runtime
-from pysrsd.tcp_table import TcpTableCodec, quote
+from pysrsd.wire.lookup import Table
+from pysrsd.wire.tcp_table import TcpTableCodec, quote
 
 DOMAIN = "bench.example"
 SECRET = b"metrics-cost-secret-0123456789"

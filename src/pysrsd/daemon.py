@@ -31,13 +31,13 @@ import structlog
 from pysrsd import build, janitor, metrics, privileges, systemd, tables
 from pysrsd.errors import ConfigError
 from pysrsd.hub import Hub
-from pysrsd.lookup import Codec, Table
 from pysrsd.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory, housekeeping
 from pysrsd.settings import Settings
-from pysrsd.socketmap import SocketmapCodec
 from pysrsd.state import Runtime
-from pysrsd.tcp_table import TcpTableCodec
 from pysrsd.unix_socket import bind_unix
+from pysrsd.wire.lookup import Codec, Table
+from pysrsd.wire.socketmap import SocketmapCodec
+from pysrsd.wire.tcp_table import TcpTableCodec
 
 log = structlog.get_logger("pysrsd")
 BACKLOG = 1024

@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from pysrsd.errors import ConfigError
-from pysrsd.lookup import Answer, Status, Table
 from pysrsd.settings import Settings
 from pysrsd.state import Runtime, State
+from pysrsd.wire.lookup import Answer, Status, Table
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

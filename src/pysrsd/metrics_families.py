@@ -16,9 +16,9 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
-from pysrsd.lookup import Table
 from pysrsd.metrics import LOOKUP_BUCKETS, SAMPLE, Connections, Counts, slots
 from pysrsd.state import Runtime
+from pysrsd.wire.lookup import Table
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

@@ -42,8 +42,8 @@ import structlog
 
 from pysrsd import tables
 from pysrsd.hub import READ_SIZE, Hub
-from pysrsd.lookup import Answer, Codec, Malformed, Query, Table
 from pysrsd.state import State
+from pysrsd.wire.lookup import Answer, Codec, Malformed, Query, Table
 
 log = structlog.get_logger("pysrsd.server")
 HIGH_WATER = 0  # pause reading as soon as a reply cannot be handed to the kernel at once

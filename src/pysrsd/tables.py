@@ -37,11 +37,11 @@ import structlog
 from pysrsd import logs
 from pysrsd.envelopes import AsyncStore, StoreError, SyncStore, alias, is_alias
 from pysrsd.logs import printable
-from pysrsd.lookup import Answer, Status, Table
 from pysrsd.metrics import observe_database
 from pysrsd.refusals import RefusalLog
 from pysrsd.srs.engine import Rewritten, is_srs
 from pysrsd.state import State
+from pysrsd.wire.lookup import Answer, Status, Table
 
 log = structlog.get_logger("pysrsd.lookup")
 

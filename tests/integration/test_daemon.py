@@ -45,7 +45,7 @@ def test_forward_matches_engine_with_same_secret(tmp_path: Path, secrets: Path) 
         for address in [b"bob@example.org", "Ünï@exämple.com".encode(), b"SRS0=a=b=c=d@x.org"]:
             expected = engine.forward(address)
             assert isinstance(expected, Rewritten)
-            from pysrsd.tcp_table import quote
+            from pysrsd.wire.tcp_table import quote
 
             assert fwd.get(address) == b"200 " + quote(expected.address) + b"\n"
 

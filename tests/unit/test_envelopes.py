@@ -15,9 +15,9 @@ from pysrsd.envelopes.database import PURGE_BATCH, EnvelopeDatabase
 from pysrsd.envelopes.sqlite_store import SqliteStore
 from pysrsd.exclusions import parse_exclusions
 from pysrsd.keyring import Keyring
-from pysrsd.lookup import Answer, Status, Table
 from pysrsd.srs.engine import Engine
 from pysrsd.state import Policy, State
+from pysrsd.wire.lookup import Answer, Status, Table
 
 NOW = 1_760_000_000.0
 DOMAIN = b"fwd.example"

@@ -15,10 +15,10 @@ from prometheus_client.registry import CollectorRegistry
 
 from pysrsd import metrics, tables
 from pysrsd.errors import ConfigError
-from pysrsd.lookup import Status, Table
 from pysrsd.settings import Settings
 from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.state import Runtime
+from pysrsd.wire.lookup import Status, Table
 
 DOMAIN = "fwd.example"
 SECRET = "metrics unit secret"

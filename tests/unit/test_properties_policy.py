@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from pysrsd import tables
 from pysrsd.exclusions import parse_exclusions
 from pysrsd.keyring import Keyring
-from pysrsd.lookup import Answer, Status, Table
 from pysrsd.settings import Settings
 from pysrsd.srs.engine import Rewritten
 from pysrsd.state import State, build_state
+from pysrsd.wire.lookup import Answer, Status, Table
 
 NOW = 1_717_243_200.0  # 2024-06-01 12:00:00 UTC
 DAY = 86400

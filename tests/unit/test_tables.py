@@ -14,9 +14,9 @@ import pytest
 from pysrsd import tables
 from pysrsd.exclusions import Exclusions, parse_exclusions
 from pysrsd.keyring import Keyring
-from pysrsd.lookup import Answer, Status, Table
 from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.state import Policy, State
+from pysrsd.wire.lookup import Answer, Status, Table
 
 NOW = 1_760_000_000.0
 DOMAIN = b"fwd.example"
@@ -157,7 +157,7 @@ def test_lookups_are_logged_without_the_secret() -> None:
 import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from pysrsd import logs, tables
-from pysrsd.lookup import Table
+from pysrsd.wire.lookup import Table
 from test_tables import make_state, srs0
 logs.configure("debug", "json")
 state = make_state()
@@ -181,7 +181,7 @@ def test_refused_bounces_are_logged_at_info_and_ordinary_recipients_are_not() ->
 import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from pysrsd import logs, tables
-from pysrsd.lookup import Table
+from pysrsd.wire.lookup import Table
 from test_tables import make_state, srs0
 logs.configure("info", "json")
 state = make_state()

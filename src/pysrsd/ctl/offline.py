@@ -11,8 +11,8 @@ import sys
 
 from pysrsd import logs, tables
 from pysrsd.ctl import options
-from pysrsd.lookup import Status, Table
 from pysrsd.state import Runtime
+from pysrsd.wire.lookup import Status, Table
 
 EXIT_NOT_FOUND = 1
 

@@ -14,7 +14,7 @@ import sys
 from pysrsd import cli
 from pysrsd.errors import ConfigError
 from pysrsd.settings import Settings
-from pysrsd.tcp_table import quote, unquote
+from pysrsd.wire.tcp_table import quote, unquote
 
 EXIT_NOT_FOUND, EXIT_TEMP = 1, 3
 

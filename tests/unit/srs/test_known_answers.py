@@ -11,9 +11,9 @@ import pytest
 from pysrsd import tables
 from pysrsd.exclusions import Exclusions
 from pysrsd.keyring import Keyring
-from pysrsd.lookup import Answer, Status, Table
 from pysrsd.srs.engine import Engine
 from pysrsd.state import Policy, State
+from pysrsd.wire.lookup import Answer, Status, Table
 
 WHEN = 1577836860.0  # 2020-01-01 00:01:00 UTC
 LONG = b"a" * (512 - 9)

@@ -41,7 +41,7 @@ import sys
 from typing import cast
 
 from pysrsd.errors import ProtocolError
-from pysrsd.lookup import MAX_BAD, Answer, Event, Malformed, Query, Status, Table
+from pysrsd.wire.lookup import MAX_BAD, Answer, Event, Malformed, Query, Status, Table
 
 __all__ = ["MAP_NAMES", "MAX_NETSTRING", "SocketmapCodec", "encode_netstring", "encode_request"]
 

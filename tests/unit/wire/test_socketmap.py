@@ -1,4 +1,4 @@
-"""Tests for pysrsd.socketmap: the socketmap_table(5) netstring codec."""
+"""Tests for pysrsd.wire.socketmap: the socketmap_table(5) netstring codec."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pysrsd.errors import ProtocolError
-from pysrsd.lookup import Answer, Codec, Event, Malformed, Query, Status, Table
-from pysrsd.socketmap import (
+from pysrsd.wire.lookup import Answer, Codec, Event, Malformed, Query, Status, Table
+from pysrsd.wire.socketmap import (
     MAP_NAMES,
     MAX_NETSTRING,
     SocketmapCodec,

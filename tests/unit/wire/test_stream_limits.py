@@ -1,4 +1,4 @@
-"""The limits every codec applies to one stream (pysrsd.lookup): ``MAX_BAD`` malformed requests
+"""The limits every codec applies to one stream (pysrsd.wire.lookup): ``MAX_BAD`` malformed requests
 in a row end the stream; ``max_events`` caps one ``receive`` and holds the rest back until
 ``receive(b"")``, without changing which events come out or their order."""
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pysrsd.lookup import MAX_BAD, Codec, Event, Malformed, Query, Table
-from pysrsd.socketmap import SocketmapCodec, encode_netstring
-from pysrsd.tcp_table import TcpTableCodec
+from pysrsd.wire.lookup import MAX_BAD, Codec, Event, Malformed, Query, Table
+from pysrsd.wire.socketmap import SocketmapCodec, encode_netstring
+from pysrsd.wire.tcp_table import TcpTableCodec
 
 
 def tcp_request(key: bytes) -> bytes:

@@ -23,7 +23,7 @@ import re
 import sys
 from typing import cast
 
-from pysrsd.lookup import MAX_BAD, Answer, Event, Malformed, Query, Status
+from pysrsd.wire.lookup import MAX_BAD, Answer, Event, Malformed, Query, Status
 
 MAX_REPLY = 4096  # Postfix's dict_tcp reads replies into a bounded buffer
 DEFAULT_MAX_LINE = 16384

@@ -1,4 +1,4 @@
-"""Tests for pysrsd.tcp_table: the Postfix tcp_table(5) codec (framing, decoding, encoding)."""
+"""Tests for pysrsd.wire.tcp_table: the Postfix tcp_table(5) codec (framing, decoding, encoding)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pysrsd.lookup import Answer, Codec, Event, Malformed, Query, Status
-from pysrsd.tcp_table import (
+from pysrsd.wire.lookup import Answer, Codec, Event, Malformed, Query, Status
+from pysrsd.wire.tcp_table import (
     DEFAULT_MAX_LINE,
     MAX_REPLY,
     TcpTableCodec,
