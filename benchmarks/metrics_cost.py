@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from pysrsd import logs, metrics, tables
+from pysrsd.config.settings import Settings
 from pysrsd.hub import Hub
 from pysrsd.server import Connection
-from pysrsd.settings import Settings
 from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.state import Runtime
 from pysrsd.wire.lookup import Table

@@ -25,9 +25,9 @@ import atheris
 
 with atheris.instrument_imports():
     from pysrsd import tables
+    from pysrsd.config.keyring import Keyring
+    from pysrsd.config.settings import Settings
     from pysrsd.exclusions import parse_exclusions
-    from pysrsd.keyring import Keyring
-    from pysrsd.settings import Settings
     from pysrsd.state import build_state
     from pysrsd.wire.lookup import Query, Status, Table
     from pysrsd.wire.tcp_table import MAX_REPLY, TcpTableCodec

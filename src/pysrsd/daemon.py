@@ -29,10 +29,10 @@ from pathlib import Path
 import structlog
 
 from pysrsd import build, janitor, metrics, privileges, systemd, tables
+from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
 from pysrsd.hub import Hub
 from pysrsd.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory, housekeeping
-from pysrsd.settings import Settings
 from pysrsd.state import Runtime
 from pysrsd.unix_socket import bind_unix
 from pysrsd.wire.lookup import Codec, Table

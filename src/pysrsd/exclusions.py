@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pysrsd.files import read_trusted
+from pysrsd.config.files import read_trusted
 
 MAX_EXCLUDE_FILE = 64 << 20
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pysrsd import __version__, cli, ctl
 from pysrsd import manpage_text as text
-from pysrsd.config_errors import flag, variable
-from pysrsd.settings import Settings
+from pysrsd.config.config_errors import flag, variable
+from pysrsd.config.settings import Settings
 
 WIDTH = 78  # usage lines are wrapped at this width whatever the terminal
 

@@ -24,8 +24,8 @@ from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
+from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.settings import Settings
 from pysrsd.state import Runtime, State
 from pysrsd.wire.lookup import Answer, Status, Table
 

@@ -34,8 +34,8 @@ import pwd
 import tempfile
 from pathlib import Path
 
+from pysrsd.config.files import Account, can_read, writers
 from pysrsd.errors import ConfigError
-from pysrsd.files import Account, can_read, writers
 
 __all__ = [
     "check_account_files",

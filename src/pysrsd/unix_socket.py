@@ -28,8 +28,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from pysrsd.config.files import untrusted_problem
 from pysrsd.errors import ConfigError
-from pysrsd.files import untrusted_problem
 
 __all__ = ["bind_unix", "clear_stale_socket"]
 

@@ -14,7 +14,7 @@ from harness import require, write_secrets
 from prometheus_client.registry import CollectorRegistry
 
 from pysrsd import metrics
-from pysrsd.settings import Settings
+from pysrsd.config.settings import Settings
 from pysrsd.state import Runtime
 
 CONTRIB = Path(__file__).resolve().parents[2] / "contrib" / "prometheus"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from pysrsd import tables
+from pysrsd.config.keyring import Keyring
 from pysrsd.envelopes import StoreError, alias, display, is_alias
 from pysrsd.envelopes.database import PURGE_BATCH, EnvelopeDatabase
 from pysrsd.envelopes.sqlite_store import SqliteStore
 from pysrsd.exclusions import parse_exclusions
-from pysrsd.keyring import Keyring
 from pysrsd.srs.engine import Engine
 from pysrsd.state import Policy, State
 from pysrsd.wire.lookup import Answer, Status, Table

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from pysrsd import metrics, tables
+from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.settings import Settings
 from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.state import Runtime
 from pysrsd.wire.lookup import Status, Table

@@ -19,9 +19,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pysrsd import tables
+from pysrsd.config.keyring import Keyring
+from pysrsd.config.settings import Settings
 from pysrsd.exclusions import parse_exclusions
-from pysrsd.keyring import Keyring
-from pysrsd.settings import Settings
 from pysrsd.srs.engine import Rewritten
 from pysrsd.state import State, build_state
 from pysrsd.wire.lookup import Answer, Status, Table

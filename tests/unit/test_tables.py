@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pysrsd import tables
+from pysrsd.config.keyring import Keyring
 from pysrsd.exclusions import Exclusions, parse_exclusions
-from pysrsd.keyring import Keyring
 from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.state import Policy, State
 from pysrsd.wire.lookup import Answer, Status, Table

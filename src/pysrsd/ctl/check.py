@@ -7,8 +7,8 @@ import argparse
 import sys
 
 from pysrsd import logs
+from pysrsd.config.settings import unknown_variables
 from pysrsd.ctl import options
-from pysrsd.settings import unknown_variables
 from pysrsd.state import Runtime
 
 

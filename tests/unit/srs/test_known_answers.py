@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from pysrsd import tables
+from pysrsd.config.keyring import Keyring
 from pysrsd.exclusions import Exclusions
-from pysrsd.keyring import Keyring
 from pysrsd.srs.engine import Engine
 from pysrsd.state import Policy, State
 from pysrsd.wire.lookup import Answer, Status, Table

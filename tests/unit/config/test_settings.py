@@ -1,4 +1,4 @@
-"""Tests for pysrsd.settings: sources (CLI > env > TOML > defaults) and validation."""
+"""Tests for pysrsd.config.settings: sources (CLI > env > TOML > defaults) and validation."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-import pysrsd.settings
+import pysrsd.config.settings
+from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.settings import Settings
 
 REQUIRED: dict[str, Any] = {"domain": "fwd.example", "secrets_file": "/etc/pysrsd/secrets"}
 
@@ -116,7 +116,7 @@ def test_config_file_named_in_the_environment(
 def test_default_config_file_is_read_when_it_exists(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(pysrsd.settings, "DEFAULT_CONFIG", toml(tmp_path, "max-age = 8\n"))
+    monkeypatch.setattr(pysrsd.config.settings, "DEFAULT_CONFIG", toml(tmp_path, "max-age = 8\n"))
     assert make(**REQUIRED).max_age == 8
 
 

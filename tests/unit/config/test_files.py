@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pysrsd.config.files import Account, can_read, read_config, read_trusted, writers
 from pysrsd.errors import ConfigError
-from pysrsd.files import Account, can_read, read_config, read_trusted, writers
 
 NOBODY = pwd.getpwnam("nobody")
 AS_NOBODY = Account(NOBODY.pw_uid, NOBODY.pw_gid, frozenset([NOBODY.pw_gid]))

@@ -15,8 +15,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pysrsd.config.files import read_trusted
 from pysrsd.errors import ConfigError
-from pysrsd.files import read_trusted
 
 MAX_SECRETS_FILE = 1 << 20  # a secrets file is a few lines; refuse to slurp a huge file
 

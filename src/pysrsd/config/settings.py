@@ -27,9 +27,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from pysrsd import config_errors
+from pysrsd.config import config_errors
+from pysrsd.config.files import read_config
 from pysrsd.errors import ConfigError
-from pysrsd.files import read_config
 
 DEFAULT_CONFIG = Path("/etc/pysrsd/pysrsd.toml")
 MAX_CONFIG_FILE = 1 << 20

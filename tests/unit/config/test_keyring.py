@@ -1,4 +1,4 @@
-"""Tests for pysrsd.keyring: the secrets file (first line signs, every line verifies)."""
+"""Tests for pysrsd.config.keyring: the secrets file (first line signs, every line verifies)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pysrsd.config.keyring import Keyring, load_keyring, parse_secrets
 from pysrsd.errors import ConfigError
-from pysrsd.keyring import Keyring, load_keyring, parse_secrets
 
 NEW = b"Zq3k8vVn1pXw0aLr5tYh"
 OLD = b"Hk2mW9sQe7rT4yUi6oPz"
