@@ -19,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pysrsd import logs, metrics, tables
+from pysrsd import tables
 from pysrsd.config.settings import Settings
 from pysrsd.hub import Hub
+from pysrsd.observe import logs, metrics
 from pysrsd.server import Connection
 from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.state import Runtime

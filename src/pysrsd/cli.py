@@ -18,10 +18,11 @@ from typing import Any, NoReturn
 
 import structlog
 
-from pysrsd import __version__, build, logs, privileges, systemd
+from pysrsd import __version__, build, privileges, systemd
 from pysrsd.config.config_errors import variable
 from pysrsd.config.settings import DEFAULT_CONFIG, Settings, load, unknown_variables
 from pysrsd.errors import ConfigError
+from pysrsd.observe import logs
 
 EXIT_CONFIG = 2
 

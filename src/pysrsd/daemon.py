@@ -28,10 +28,11 @@ from pathlib import Path
 
 import structlog
 
-from pysrsd import build, janitor, metrics, privileges, systemd, tables
+from pysrsd import build, janitor, privileges, systemd, tables
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
 from pysrsd.hub import Hub
+from pysrsd.observe import metrics
 from pysrsd.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory, housekeeping
 from pysrsd.state import Runtime
 from pysrsd.unix_socket import bind_unix
@@ -138,7 +139,7 @@ class Daemon:
         also under socket activation: it is not one of the sockets systemd passes."""
         if self.metrics.registry is None or self.settings.metrics is None:
             return
-        from pysrsd import metrics_http
+        from pysrsd.observe import metrics_http
 
         try:
             server = await metrics_http.Endpoint(self.metrics.registry).listen(

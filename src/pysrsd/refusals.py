@@ -19,7 +19,7 @@ from typing import Protocol
 
 import structlog
 
-from pysrsd.logs import printable
+from pysrsd.observe.logs import printable
 
 log = structlog.get_logger("pysrsd.lookup")
 

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 import structlog
 
-from pysrsd import logs
 from pysrsd.envelopes import AsyncStore, StoreError, SyncStore, alias, is_alias
-from pysrsd.logs import printable
-from pysrsd.metrics import observe_database
+from pysrsd.observe import logs
+from pysrsd.observe.logs import printable
+from pysrsd.observe.metrics import observe_database
 from pysrsd.refusals import RefusalLog
 from pysrsd.srs.engine import Rewritten, is_srs
 from pysrsd.state import State

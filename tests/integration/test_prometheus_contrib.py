@@ -13,8 +13,8 @@ import pytest
 from harness import require, write_secrets
 from prometheus_client.registry import CollectorRegistry
 
-from pysrsd import metrics
 from pysrsd.config.settings import Settings
+from pysrsd.observe import metrics
 from pysrsd.state import Runtime
 
 CONTRIB = Path(__file__).resolve().parents[2] / "contrib" / "prometheus"

@@ -156,7 +156,8 @@ def test_lookups_are_logged_without_the_secret() -> None:
     program = f"""
 import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-from pysrsd import logs, tables
+from pysrsd import tables
+from pysrsd.observe import logs
 from pysrsd.wire.lookup import Table
 from test_tables import make_state, srs0
 logs.configure("debug", "json")
@@ -180,7 +181,8 @@ def test_refused_bounces_are_logged_at_info_and_ordinary_recipients_are_not() ->
     program = f"""
 import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-from pysrsd import logs, tables
+from pysrsd import tables
+from pysrsd.observe import logs
 from pysrsd.wire.lookup import Table
 from test_tables import make_state, srs0
 logs.configure("info", "json")

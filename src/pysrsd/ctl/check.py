@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pysrsd import logs
 from pysrsd.config.settings import unknown_variables
 from pysrsd.ctl import options
+from pysrsd.observe import logs
 from pysrsd.state import Runtime
 
 

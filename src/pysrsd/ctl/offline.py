@@ -9,8 +9,9 @@ import argparse
 import os
 import sys
 
-from pysrsd import logs, tables
+from pysrsd import tables
 from pysrsd.ctl import options
+from pysrsd.observe import logs
 from pysrsd.state import Runtime
 from pysrsd.wire.lookup import Status, Table
 

@@ -181,7 +181,7 @@ class LiveMetrics(Metrics):
         return metered
 
     def collect(self) -> Iterator[Metric]:
-        from pysrsd import metrics_families
+        from pysrsd.observe import metrics_families
 
         yield from metrics_families.lookups(self.counts, self.histograms)
         yield from metrics_families.connections(self.connections)

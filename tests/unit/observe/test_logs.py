@@ -24,7 +24,7 @@ def _lines(level: str, fmt: str, journal: bool, fast: bool) -> list[str]:
     )
     program = f"""
 import io, structlog
-from pysrsd import logs
+from pysrsd.observe import logs
 out = io.StringIO()
 logs.configure({level!r}, {fmt!r}, journal={journal!r}, stream=out)
 for t, a, r in {ADDRESSES!r}:

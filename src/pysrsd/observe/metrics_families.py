@@ -16,7 +16,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
-from pysrsd.metrics import LOOKUP_BUCKETS, SAMPLE, Connections, Counts, slots
+from pysrsd.observe.metrics import LOOKUP_BUCKETS, SAMPLE, Connections, Counts, slots
 from pysrsd.state import Runtime
 from pysrsd.wire.lookup import Table
 
