@@ -21,8 +21,8 @@ COMPILED = [
     "wire/socketmap",
     "srs/hashing",
     "srs/engine",
-    "tables",
-    "refusals",
+    "policy/tables",
+    "policy/refusals",
     "hub",
 ]
 

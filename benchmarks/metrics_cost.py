@@ -19,13 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from pysrsd import tables
 from pysrsd.config.settings import Settings
 from pysrsd.hub import Hub
 from pysrsd.observe import logs, metrics
+from pysrsd.policy import tables
+from pysrsd.policy.state import Runtime
 from pysrsd.server import Connection
 from pysrsd.srs.engine import Engine, Rewritten
-from pysrsd.state import Runtime
 from pysrsd.wire.lookup import Table
 from pysrsd.wire.tcp_table import TcpTableCodec, quote
 

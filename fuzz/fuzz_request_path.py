@@ -24,11 +24,11 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from pysrsd import tables
     from pysrsd.config.keyring import Keyring
     from pysrsd.config.settings import Settings
-    from pysrsd.exclusions import parse_exclusions
-    from pysrsd.state import build_state
+    from pysrsd.policy import tables
+    from pysrsd.policy.exclusions import parse_exclusions
+    from pysrsd.policy.state import build_state
     from pysrsd.wire.lookup import Query, Status, Table
     from pysrsd.wire.tcp_table import MAX_REPLY, TcpTableCodec
 

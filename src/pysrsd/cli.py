@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.configure(settings.log_level, settings.log_format, journal=systemd.journal_stderr())
         _warn_unknown_variables()
         from pysrsd import daemon
-        from pysrsd.state import Runtime
+        from pysrsd.policy.state import Runtime
 
         _check_account(settings)
         runtime = Runtime(settings)

@@ -28,13 +28,14 @@ from pathlib import Path
 
 import structlog
 
-from pysrsd import build, janitor, privileges, systemd, tables
+from pysrsd import build, janitor, privileges, systemd
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
 from pysrsd.hub import Hub
 from pysrsd.observe import metrics
+from pysrsd.policy import tables
+from pysrsd.policy.state import Runtime
 from pysrsd.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory, housekeeping
-from pysrsd.state import Runtime
 from pysrsd.unix_socket import bind_unix
 from pysrsd.wire.lookup import Codec, Table
 from pysrsd.wire.socketmap import SocketmapCodec

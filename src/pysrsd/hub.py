@@ -25,8 +25,8 @@ from collections import OrderedDict, deque
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pysrsd.policy.state import Runtime
     from pysrsd.server import Connection
-    from pysrsd.state import Runtime
 
 READ_SIZE = 4096
 TURN_CONNECTIONS = 8  # queued connections served per turn of the event loop

@@ -30,8 +30,8 @@ AGAIN = [
     "tests/unit/wire/test_tcp_table.py",
     "tests/unit/wire/test_socketmap.py",
     "tests/unit/wire/test_stream_limits.py",
-    "tests/unit/test_tables.py",
-    "tests/unit/test_properties_policy.py",
+    "tests/unit/policy/test_tables.py",
+    "tests/unit/policy/test_properties_policy.py",
     "tests/integration/test_daemon.py",
 ]
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.state import Runtime, State
+from pysrsd.policy.state import Runtime, State
 from pysrsd.wire.lookup import Answer, Status, Table
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from prometheus_client.core import (
 )
 
 from pysrsd.observe.metrics import LOOKUP_BUCKETS, SAMPLE, Connections, Counts, slots
-from pysrsd.state import Runtime
+from pysrsd.policy.state import Runtime
 from pysrsd.wire.lookup import Table
 
 if TYPE_CHECKING:

@@ -13,12 +13,12 @@ from harness import write_secrets
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from pysrsd import tables
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
 from pysrsd.observe import metrics
+from pysrsd.policy import tables
+from pysrsd.policy.state import Runtime
 from pysrsd.srs.engine import Engine, Rewritten
-from pysrsd.state import Runtime
 from pysrsd.wire.lookup import Status, Table
 
 DOMAIN = "fwd.example"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from pysrsd import tables
 from pysrsd.config.keyring import Keyring
-from pysrsd.exclusions import Exclusions
+from pysrsd.policy import tables
+from pysrsd.policy.exclusions import Exclusions
+from pysrsd.policy.state import Policy, State
 from pysrsd.srs.engine import Engine
-from pysrsd.state import Policy, State
 from pysrsd.wire.lookup import Answer, Status, Table
 
 WHEN = 1577836860.0  # 2020-01-01 00:01:00 UTC

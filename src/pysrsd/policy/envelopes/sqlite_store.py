@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from pysrsd.envelopes import StoreError, SyncStore
+from pysrsd.policy.envelopes import StoreError, SyncStore
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kv (k TEXT NOT NULL UNIQUE ON CONFLICT REPLACE,"

@@ -34,13 +34,13 @@ from dataclasses import dataclass
 
 import structlog
 
-from pysrsd.envelopes import AsyncStore, StoreError, SyncStore, alias, is_alias
 from pysrsd.observe import logs
 from pysrsd.observe.logs import printable
 from pysrsd.observe.metrics import observe_database
-from pysrsd.refusals import RefusalLog
+from pysrsd.policy.envelopes import AsyncStore, StoreError, SyncStore, alias, is_alias
+from pysrsd.policy.refusals import RefusalLog
+from pysrsd.policy.state import State
 from pysrsd.srs.engine import Rewritten, is_srs
-from pysrsd.state import State
 from pysrsd.wire.lookup import Answer, Status, Table
 
 log = structlog.get_logger("pysrsd.lookup")

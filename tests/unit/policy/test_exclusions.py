@@ -1,4 +1,4 @@
-"""Tests for pysrsd.exclusions: the exclusion map (Postfix map-source format) and matching."""
+"""Tests for pysrsd.policy.exclusions: the exclusion map (Postfix map source) and matching."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pysrsd.errors import ConfigError
-from pysrsd.exclusions import Exclusions, load_exclusions, parse_exclusions
+from pysrsd.policy.exclusions import Exclusions, load_exclusions, parse_exclusions
 
 DOMAIN = "domain excluded"
 ADDRESS = "address excluded"

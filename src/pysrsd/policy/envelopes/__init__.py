@@ -102,12 +102,12 @@ Store = SyncStore | AsyncStore
 def open_store(uri: str, clock: Callable[[], float]) -> Store:
     """The store ``uri`` names (``sqlite:PATH`` or ``redis://HOST:PORT[/DB]``)."""
     if uri.startswith("sqlite:"):
-        from pysrsd.envelopes.sqlite_store import SqliteStore
+        from pysrsd.policy.envelopes.sqlite_store import SqliteStore
 
         return SqliteStore(uri[len("sqlite:") :], clock)
     if uri.startswith("redis://"):
         try:
-            from pysrsd.envelopes.redis_store import RedisStore
+            from pysrsd.policy.envelopes.redis_store import RedisStore
         except ImportError as exc:  # the "redis" extra is not installed
             raise ConfigError(
                 f"envelope_database: {uri} needs the redis client (pip install pysrsd[redis])"

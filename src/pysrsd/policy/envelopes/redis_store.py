@@ -19,7 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from pysrsd.envelopes import AsyncStore, StoreError, display
+from pysrsd.policy.envelopes import AsyncStore, StoreError, display
 
 PREFIX = b"PostSRSd/"
 TIMEOUT = 1.0  # seconds, for connecting and for each reply

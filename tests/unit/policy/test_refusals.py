@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pysrsd.refusals import RefusalLog
+from pysrsd.policy.refusals import RefusalLog
 
 
 class Recorder:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import structlog
 
-from pysrsd.envelopes import AsyncStore, Store, StoreError, SyncStore
+from pysrsd.policy.envelopes import AsyncStore, Store, StoreError, SyncStore
 
 log = structlog.get_logger("pysrsd.envelopes")
 PURGE_INTERVAL = 600.0  # seconds between purges of a SQLite store

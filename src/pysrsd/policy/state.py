@@ -19,10 +19,10 @@ import structlog
 
 from pysrsd.config.keyring import Keyring, load_keyring
 from pysrsd.config.settings import Settings
-from pysrsd.envelopes import display, open_store
-from pysrsd.envelopes.database import EnvelopeDatabase
 from pysrsd.errors import ConfigError
-from pysrsd.exclusions import Exclusions, load_exclusions
+from pysrsd.policy.envelopes import display, open_store
+from pysrsd.policy.envelopes.database import EnvelopeDatabase
+from pysrsd.policy.exclusions import Exclusions, load_exclusions
 from pysrsd.srs.engine import Engine
 from pysrsd.srs.hashing import Window, describe, today
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pysrsd import tables
 from pysrsd.config.keyring import Keyring
-from pysrsd.envelopes import StoreError, alias, display, is_alias
-from pysrsd.envelopes.database import PURGE_BATCH, EnvelopeDatabase
-from pysrsd.envelopes.sqlite_store import SqliteStore
-from pysrsd.exclusions import parse_exclusions
+from pysrsd.policy import tables
+from pysrsd.policy.envelopes import StoreError, alias, display, is_alias
+from pysrsd.policy.envelopes.database import PURGE_BATCH, EnvelopeDatabase
+from pysrsd.policy.envelopes.sqlite_store import SqliteStore
+from pysrsd.policy.exclusions import parse_exclusions
+from pysrsd.policy.state import Policy, State
 from pysrsd.srs.engine import Engine
-from pysrsd.state import Policy, State
 from pysrsd.wire.lookup import Answer, Status, Table
 
 NOW = 1_760_000_000.0

@@ -18,12 +18,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pysrsd import tables
 from pysrsd.config.keyring import Keyring
 from pysrsd.config.settings import Settings
-from pysrsd.exclusions import parse_exclusions
+from pysrsd.policy import tables
+from pysrsd.policy.exclusions import parse_exclusions
+from pysrsd.policy.state import State, build_state
 from pysrsd.srs.engine import Rewritten
-from pysrsd.state import State, build_state
 from pysrsd.wire.lookup import Answer, Status, Table
 
 NOW = 1_717_243_200.0  # 2024-06-01 12:00:00 UTC

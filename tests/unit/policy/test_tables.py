@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pysrsd import tables
 from pysrsd.config.keyring import Keyring
-from pysrsd.exclusions import Exclusions, parse_exclusions
+from pysrsd.policy import tables
+from pysrsd.policy.exclusions import Exclusions, parse_exclusions
+from pysrsd.policy.state import Policy, State
 from pysrsd.srs.engine import Engine, Rewritten
-from pysrsd.state import Policy, State
 from pysrsd.wire.lookup import Answer, Status, Table
 
 NOW = 1_760_000_000.0
@@ -156,7 +156,7 @@ def test_lookups_are_logged_without_the_secret() -> None:
     program = f"""
 import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-from pysrsd import tables
+from pysrsd.policy import tables
 from pysrsd.observe import logs
 from pysrsd.wire.lookup import Table
 from test_tables import make_state, srs0
@@ -181,7 +181,7 @@ def test_refused_bounces_are_logged_at_info_and_ordinary_recipients_are_not() ->
     program = f"""
 import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-from pysrsd import tables
+from pysrsd.policy import tables
 from pysrsd.observe import logs
 from pysrsd.wire.lookup import Table
 from test_tables import make_state, srs0
