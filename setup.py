@@ -23,7 +23,7 @@ COMPILED = [
     "srs/engine",
     "policy/tables",
     "policy/refusals",
-    "hub",
+    "service/hub",
 ]
 
 

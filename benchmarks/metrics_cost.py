@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 from pysrsd.config.settings import Settings
-from pysrsd.hub import Hub
 from pysrsd.observe import logs, metrics
 from pysrsd.policy import tables
 from pysrsd.policy.state import Runtime
-from pysrsd.server import Connection
+from pysrsd.service.hub import Hub
+from pysrsd.service.server import Connection
 from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.wire.lookup import Table
 from pysrsd.wire.tcp_table import TcpTableCodec, quote

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pysrsd.hub import Hub
+from pysrsd.service.hub import Hub
 
 _LISTENING = re.compile(r"event='listening' table='(\w+)' address='127\.0\.0\.1:(\d+)'")
 

@@ -40,9 +40,9 @@ from typing import cast
 
 import structlog
 
-from pysrsd.hub import READ_SIZE, Hub
 from pysrsd.policy import tables
 from pysrsd.policy.state import State
+from pysrsd.service.hub import READ_SIZE, Hub
 from pysrsd.wire.lookup import Answer, Codec, Malformed, Query, Table
 
 log = structlog.get_logger("pysrsd.server")

@@ -28,15 +28,16 @@ from pathlib import Path
 
 import structlog
 
-from pysrsd import build, janitor, privileges, systemd
+from pysrsd import build
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.hub import Hub
 from pysrsd.observe import metrics
 from pysrsd.policy import tables
 from pysrsd.policy.state import Runtime
-from pysrsd.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory, housekeeping
-from pysrsd.unix_socket import bind_unix
+from pysrsd.service import janitor, privileges, systemd
+from pysrsd.service.hub import Hub
+from pysrsd.service.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory, housekeeping
+from pysrsd.service.unix_socket import bind_unix
 from pysrsd.wire.lookup import Codec, Table
 from pysrsd.wire.socketmap import SocketmapCodec
 from pysrsd.wire.tcp_table import TcpTableCodec

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pysrsd import unix_socket
 from pysrsd.errors import ConfigError
-from pysrsd.unix_socket import bind_unix
+from pysrsd.service import unix_socket
+from pysrsd.service.unix_socket import bind_unix
 
 NOBODY = pwd.getpwnam("nobody")
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pysrsd.policy.state import Runtime
-    from pysrsd.server import Connection
+    from pysrsd.service.server import Connection
 
 READ_SIZE = 4096
 TURN_CONNECTIONS = 8  # queued connections served per turn of the event loop

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pysrsd import systemd
 from pysrsd.errors import ConfigError
+from pysrsd.service import systemd
 
 ACTIVATION_VARS = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
 

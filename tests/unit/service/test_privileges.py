@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from pysrsd import privileges
 from pysrsd.errors import ConfigError
+from pysrsd.service import privileges
 
 REQUIRE_SYSTEM = os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1"
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(__file__).resolve().parents[3] / "src"
 NOBODY = pwd.getpwnam("nobody")
 
 
@@ -156,7 +156,7 @@ def test_switching_without_root_is_a_config_error(monkeypatch: pytest.MonkeyPatc
 CHILD = textwrap.dedent(
     """
     import os, sys
-    from pysrsd.privileges import drop_privileges
+    from pysrsd.service.privileges import drop_privileges
     drop_privileges(sys.argv[1], sys.argv[2] or None)
     try:
         os.setuid(0)
