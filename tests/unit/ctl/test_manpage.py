@@ -12,9 +12,9 @@ import pytest
 from harness import require
 
 from pysrsd import cli, ctl
-from pysrsd.manpage import Page, escape, main, pages, render
+from pysrsd.ctl.manpage import Page, escape, main, pages, render
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SECTIONS = [
     "NAME",
     "SYNOPSIS",
@@ -45,7 +45,7 @@ def man(path: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("name", ["pysrsd", "pysrsctl"])
 def test_committed_page_is_the_generators_output(name: str) -> None:
     committed = (ROOT / "man" / f"{name}.8").read_text()
-    assert committed == render(PAGES[name]), "run: python -m pysrsd.manpage"
+    assert committed == render(PAGES[name]), "run: python -m pysrsd.ctl.manpage"
 
 
 def test_check_mode_finds_a_stale_page(tmp_path: Path) -> None:

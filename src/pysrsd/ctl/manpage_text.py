@@ -1,7 +1,7 @@
 r"""The prose of the man pages (roff), beside the generated OPTIONS and ENVIRONMENT.
 
 Kept apart from ``manpage`` (the generator) so that each stays short; edit here, then run
-``python -m pysrsd.manpage`` and commit ``man/``. Plain man(7) markup only.
+``python -m pysrsd.ctl.manpage`` and commit ``man/``. Plain man(7) markup only.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Man pages pysrsd(8) and pysrsctl(8), generated from the parsers that serve ``--help``.
 
-``python -m pysrsd.manpage [DIR]`` writes ``DIR/pysrsd.8`` and ``DIR/pysrsctl.8`` (default
+``python -m pysrsd.ctl.manpage [DIR]`` writes ``DIR/pysrsd.8`` and ``DIR/pysrsctl.8`` (default
 ``man``); ``--check`` only compares them and exits 1 if they differ. The output depends on
 nothing but the code (no date, fixed usage width), so the committed pages can be compared with
 the generator's output by a test. OPTIONS come from the argparse actions, ENVIRONMENT from the
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pysrsd import __version__, cli, ctl
-from pysrsd import manpage_text as text
 from pysrsd.config.config_errors import flag, variable
 from pysrsd.config.settings import Settings
+from pysrsd.ctl import manpage_text as text
 
 WIDTH = 78  # usage lines are wrapped at this width whatever the terminal
 
@@ -179,7 +179,7 @@ def pages() -> list[Page]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pysrsd.manpage", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pysrsd.ctl.manpage", description=__doc__)
     parser.add_argument("directory", nargs="?", type=Path, default=Path("man"))
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 on a change")
     args = parser.parse_args(argv)
@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.check:
                 path.write_text(text)
     if args.check and stale:
-        print(f"out of date: {', '.join(stale)} (python -m pysrsd.manpage)", file=sys.stderr)
+        print(f"out of date: {', '.join(stale)} (python -m pysrsd.ctl.manpage)", file=sys.stderr)
         return 1
     return 0
 
