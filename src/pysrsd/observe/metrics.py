@@ -22,90 +22,28 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, TypeVar
 
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.policy.state import Runtime, State
+from pysrsd.observe.counts import (
+    DATABASE_BUCKETS,
+    DATABASE_OPERATIONS,
+    LOOKUP_BUCKETS,
+    PROTOCOLS,
+    SAMPLE,
+    Connections,
+    Counts,
+    Reloads,
+)
 from pysrsd.wire.lookup import Answer, Status, Table
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
     from prometheus_client.registry import CollectorRegistry
 
-Lookup = Callable[[State, Table, bytes], Answer | Awaitable[Answer]]
-PROTOCOLS = ("tcp_table", "socketmap")
-# Seconds. An HMAC lookup takes microseconds; a database lookup milliseconds.
-LOOKUP_BUCKETS = (5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1)
-DATABASE_BUCKETS = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 0.5, 2.5)
-DATABASE_OPERATIONS = ("get", "put")
-
-# The reason a lookup was not rewritten, from the answer's text (tables.py and the engine's
-# ``Unchanged`` reasons). A text not listed counts as "other": a test keeps this list whole.
-NOT_REWRITTEN = {
-    b"not a valid address": "not_address",
-    b"sender has the form of a database alias": "not_address",
-    b"domain excluded": "excluded",
-    b"address excluded": "excluded",
-    b"already at the SRS domain": "own_domain",
-    b"not an SRS address": "not_srs",
-    b"SRS address of another domain": "foreign",
-    b"bad hash": "bad_hash",
-    b"expired or invalid day stamp": "expired",
-    b"malformed SRS0 address": "malformed",
-    b"malformed SRS1 address": "malformed",
-    b"address too long": "malformed",
-    b"unknown alias": "unknown_alias",  # a database address the database does not hold
-}
-TEMPORARY = {
-    b"internal error": "internal",
-    b"envelope database unavailable": "database",
-    b"database address, no envelope database configured": "database",
-}
-REASONS = {
-    Table.FORWARD: ("not_address", "excluded", "own_domain", "malformed"),
-    Table.REVERSE: ("not_srs", "foreign", "bad_hash", "expired", "malformed", "unknown_alias"),
-}
-SAMPLE = 8  # one lookup in SAMPLE is timed: two clock reads cost more than the counting
-
-
-def slots(table: Table) -> tuple[tuple[str, str], ...]:
-    """(outcome, reason) of each counter of ``table``, in the order of ``Counts.counts``."""
-    return (
-        ("rewritten", "none"),
-        *(("not_rewritten", reason) for reason in (*REASONS[table], "other")),
-        *(("temporary_failure", r) for r in (*dict.fromkeys(TEMPORARY.values()), "other")),
-    )
-
-
-class Counts:
-    """One table's lookups on one protocol: one integer per (outcome, reason) slot."""
-
-    def __init__(self, table: Table) -> None:
-        names = slots(table)
-        self.counts = [0] * len(names)
-        self.index = {
-            text: names.index(("not_rewritten", reason))
-            for text, reason in NOT_REWRITTEN.items()
-            if reason in REASONS[table]
-        }
-        self.index.update({t: names.index(("temporary_failure", r)) for t, r in TEMPORARY.items()})
-        self.other = names.index(("not_rewritten", "other")), len(names) - 1
-
-    def slot(self, answer: Answer) -> int:
-        """The slot of an answer whose text is not in ``index`` (rare: the slow way)."""
-        return self.other[answer.status is Status.TEMP_FAIL]
-
-
-class Connections(Protocol):
-    """What the transport's connection hub already counts."""
-
-    max_connections: int
-    accepted: int
-    evicted: int
-    refused: int
-
-    def __len__(self) -> int: ...
+S = TypeVar("S")  # the state a lookup reads: the policy's, unknown here
+Lookup = Callable[[S, Table, bytes], Answer | Awaitable[Answer]]
 
 
 class Metrics:
@@ -114,14 +52,14 @@ class Metrics:
     enabled = False
     registry: CollectorRegistry | None = None
 
-    def meter(self, protocol: str, lookup: Lookup) -> Lookup:
+    def meter(self, protocol: str, lookup: Lookup[S]) -> Lookup[S]:
         return lookup
 
 
 class LiveMetrics(Metrics):
     enabled = True
 
-    def __init__(self, runtime: Runtime, connections: Connections, database: bool) -> None:
+    def __init__(self, runtime: Reloads, connections: Connections, database: bool) -> None:
         from prometheus_client import (
             CollectorRegistry,
             GCCollector,
@@ -141,7 +79,7 @@ class LiveMetrics(Metrics):
         if database:
             _enable_database(self.registry)
 
-    def meter(self, protocol: str, lookup: Lookup) -> Lookup:
+    def meter(self, protocol: str, lookup: Lookup[S]) -> Lookup[S]:
         """``lookup``, counted (every one) and timed (one in ``SAMPLE``), for one protocol."""
         forward = self.counts[protocol, Table.FORWARD]
         reverse = self.counts[protocol, Table.REVERSE]
@@ -152,7 +90,7 @@ class LiveMetrics(Metrics):
         found, is_forward = Status.FOUND, Table.FORWARD
         countdown = SAMPLE
 
-        def metered(state: State, table: Table, key: bytes) -> Answer | Awaitable[Answer]:
+        def metered(state: S, table: Table, key: bytes) -> Answer | Awaitable[Answer]:
             nonlocal countdown
             countdown -= 1
             if countdown:
@@ -188,7 +126,7 @@ class LiveMetrics(Metrics):
         yield from metrics_families.runtime(self.runtime, time.time())
 
 
-def build(settings: Settings, runtime: Runtime, connections: Connections) -> Metrics:
+def build(settings: Settings, runtime: Reloads, connections: Connections) -> Metrics:
     if settings.metrics is None:
         return Metrics()
     try:

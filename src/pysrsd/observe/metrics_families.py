@@ -16,8 +16,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
-from pysrsd.observe.metrics import LOOKUP_BUCKETS, SAMPLE, Connections, Counts, slots
-from pysrsd.policy.state import Runtime
+from pysrsd.observe.counts import LOOKUP_BUCKETS, SAMPLE, Connections, Counts, Reloads, slots
 from pysrsd.wire.lookup import Table
 
 if TYPE_CHECKING:
@@ -70,7 +69,7 @@ def connections(hub: Connections) -> Iterator[Metric]:
         yield CounterMetricFamily(f"pysrsd_connections_{name}", text, value)
 
 
-def runtime(runtime: Runtime, now: float) -> Iterator[Metric]:
+def runtime(runtime: Reloads, now: float) -> Iterator[Metric]:
     reloads = CounterMetricFamily(
         "pysrsd_reloads",
         "Reloads of the secrets and exclusion files, by result (ok, failed).",

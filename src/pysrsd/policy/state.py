@@ -20,8 +20,8 @@ import structlog
 from pysrsd.config.keyring import Keyring, load_keyring
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.policy.envelopes import display, open_store
-from pysrsd.policy.envelopes.database import EnvelopeDatabase
+from pysrsd.policy.envelopes import display
+from pysrsd.policy.envelopes.database import EnvelopeDatabase, open_store
 from pysrsd.policy.exclusions import Exclusions, load_exclusions
 from pysrsd.srs.engine import Engine
 from pysrsd.srs.hashing import Window, describe, today

@@ -22,14 +22,33 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from pysrsd.policy.state import Runtime
-    from pysrsd.service.server import Connection
+from pysrsd.policy.state import Runtime
 
 READ_SIZE = 4096
 TURN_CONNECTIONS = 8  # queued connections served per turn of the event loop
+
+
+class Connection(Protocol):
+    """What the hub asks of a connection (``server.Connection`` is one)."""
+
+    @property
+    def last_active(self) -> float:
+        """The loop time of its last request."""
+        ...
+
+    def carry_on(self) -> None:
+        """Its turn has come: answer what it holds back, or read again."""
+        ...
+
+    def finish(self) -> None:
+        """Stop answering: flush the replies written, then close (shutdown)."""
+        ...
+
+    def abandon(self) -> None:
+        """Close now, whether or not its peer has read its replies."""
+        ...
 
 
 class Hub:

@@ -15,7 +15,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.observe import metrics
+from pysrsd.observe import counts, metrics
 from pysrsd.policy import tables
 from pysrsd.policy.state import Runtime
 from pysrsd.srs.engine import Engine, Rewritten
@@ -156,7 +156,7 @@ def test_every_reason_the_tables_give_has_a_name() -> None:
     texts = set(re.findall(r'(?:Unchanged|_Reject)\("([^"]+)"\)', source))
     texts |= set(re.findall(r'Answer\(Status\.NOT_FOUND, b"([^"]+)"\)', source))
     assert texts, "the patterns no longer match the source"
-    assert texts <= {t.decode() for t in metrics.NOT_REWRITTEN}
+    assert texts <= {t.decode() for t in counts.NOT_REWRITTEN}
 
 
 def test_latency_sampled_one_in_sample(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_latency_sampled_one_in_sample(tmp_path: Path) -> None:
     runtime = Runtime(settings)
     live = metrics.build(settings, runtime, FakeHub())
     metered = live.meter("tcp_table", tables.lookup)
-    for _ in range(metrics.SAMPLE * 5):
+    for _ in range(counts.SAMPLE * 5):
         metered(runtime.state, Table.REVERSE, b"bob@example.org")
     values = scrape(live.registry)
     count = values[("pysrsd_lookup_duration_seconds_count", frozenset({("table", "reverse")}))]

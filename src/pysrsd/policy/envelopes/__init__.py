@@ -12,8 +12,8 @@ Contract (the formats are postsrsd 2.x's, so that both daemons can share one dat
   never turns a fault into "unknown alias", so the policy can answer 400 instead of 500.
 
 Two kinds of store: ``SyncStore`` (SQLite, a local file: microseconds, called on the event
-loop) and ``AsyncStore`` (Redis, network I/O: awaited). ``open_store`` picks one from the
-``envelope_database`` setting; it never fails because the database is down (the first
+loop) and ``AsyncStore`` (Redis, network I/O: awaited). ``database.open_store`` picks one from
+the ``envelope_database`` setting; it never fails because the database is down (the first
 operation reports that, and the next one tries again).
 """
 
@@ -22,9 +22,6 @@ from __future__ import annotations
 import abc
 import base64
 import hashlib
-from collections.abc import Callable
-
-from pysrsd.errors import ConfigError
 
 ALIAS_HOST = b"@1"
 _BASE32HEX = b"0123456789ABCDEFGHIJKLMNOPQRSTUV"
@@ -97,20 +94,3 @@ class AsyncStore(abc.ABC):
 
 
 Store = SyncStore | AsyncStore
-
-
-def open_store(uri: str, clock: Callable[[], float]) -> Store:
-    """The store ``uri`` names (``sqlite:PATH`` or ``redis://HOST:PORT[/DB]``)."""
-    if uri.startswith("sqlite:"):
-        from pysrsd.policy.envelopes.sqlite_store import SqliteStore
-
-        return SqliteStore(uri[len("sqlite:") :], clock)
-    if uri.startswith("redis://"):
-        try:
-            from pysrsd.policy.envelopes.redis_store import RedisStore
-        except ImportError as exc:  # the "redis" extra is not installed
-            raise ConfigError(
-                f"envelope_database: {uri} needs the redis client (pip install pysrsd[redis])"
-            ) from exc
-        return RedisStore(uri)
-    raise ConfigError(f"envelope_database: {uri!r}: expected sqlite:PATH or redis://HOST:PORT")

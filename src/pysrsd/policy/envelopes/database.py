@@ -1,5 +1,8 @@
 """``EnvelopeDatabase``: a store over the daemon's life: probe at start, purge, report faults once.
 
+- ``open_store(uri, clock)``: the store the ``envelope_database`` setting names (a backend
+  module is imported only when named: Redis's client is an optional extra).
+
 - ``probe()`` (at start): reports whether the database answers. A database that is down is
   logged and the daemon serves anyway (forward falls back to the embedded form, reverse of a
   database address answers 400) until it comes back; nothing needs a restart.
@@ -12,8 +15,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 
+from pysrsd.errors import ConfigError
 from pysrsd.policy.envelopes import AsyncStore, Store, StoreError, SyncStore
 
 log = structlog.get_logger("pysrsd.envelopes")
@@ -93,3 +99,20 @@ class EnvelopeDatabase:
         else:
             assert isinstance(store, SyncStore)
             store.close()
+
+
+def open_store(uri: str, clock: Callable[[], float]) -> Store:
+    """The store ``uri`` names (``sqlite:PATH`` or ``redis://HOST:PORT[/DB]``)."""
+    if uri.startswith("sqlite:"):
+        from pysrsd.policy.envelopes.sqlite_store import SqliteStore
+
+        return SqliteStore(uri[len("sqlite:") :], clock)
+    if uri.startswith("redis://"):
+        try:
+            from pysrsd.policy.envelopes.redis_store import RedisStore
+        except ImportError as exc:  # the "redis" extra is not installed
+            raise ConfigError(
+                f"envelope_database: {uri} needs the redis client (pip install pysrsd[redis])"
+            ) from exc
+        return RedisStore(uri)
+    raise ConfigError(f"envelope_database: {uri!r}: expected sqlite:PATH or redis://HOST:PORT")
