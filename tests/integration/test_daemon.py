@@ -271,7 +271,7 @@ def test_bad_configuration_exits_2_with_one_line(
 
 
 def test_each_reload_logs_one_event_that_says_what_was_kept(tmp_path: Path, secrets: Path) -> None:
-    """Issue 10: a failed secrets reload was followed by a 'reloaded' line that read as a
+    """A failed secrets reload used to be followed by a 'reloaded' line that read as a
     success. Now: one event per reload, 'reload_failed' naming what was kept and why."""
     with running_daemon(tmp_path, secrets) as daemon:
         secrets.write_text("")

@@ -1,4 +1,4 @@
-"""Issue 9 section 1 as a property: no boundary shift of an address minted in the default
+"""Boundary binding as a property: no boundary shift of an address minted in the default
 (separated) mode verifies. Moving characters between the host and the user field, or between
 the day stamp and the host, or presenting an SRS0 hash as an SRS1 one (and the reverse),
 leaves the classic concatenated HMAC input unchanged; the separated input binds every
