@@ -2,8 +2,8 @@
 
 Usage: PYTHONPATH=src python benchmarks/metrics_cost.py [--rounds 9] [--requests 50000]
 
-One ``server.Connection`` per setting (metrics off: ``tables.lookup`` itself; on: the metered
-lookup), fed one tcp_table request per read as Postfix sends them, through a transport that
+One ``server.Connection`` per setting (metrics off: ``tables.lookup`` and ``fast.lookup``
+themselves; on: the metered lookups), fed one tcp_table request per read as Postfix sends them, through a transport that
 only collects replies. The two settings alternate round by round and each round is timed with
 ``time.process_time`` (CPU of this process only), so other work on a shared machine moves both
 alike; the medians and their ratio are printed per workload. The end-to-end figure (sockets,
@@ -19,9 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from inprocess import Sink
+
 from pysrsd.config.settings import Settings
 from pysrsd.observe import logs, metrics
-from pysrsd.policy import tables
+from pysrsd.policy import fast, tables
 from pysrsd.policy.state import Runtime
 from pysrsd.service.hub import Hub
 from pysrsd.service.server import Connection
@@ -31,22 +33,6 @@ from pysrsd.wire.tcp_table import TcpTableCodec, quote
 
 DOMAIN = "bench.example"
 SECRET = b"metrics-cost-secret-0123456789"
-
-
-class Sink:
-    """The transport side a Connection uses, keeping nothing."""
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-    def set_write_buffer_limits(self, high: int, low: int) -> None:
-        pass
-
-    def get_write_buffer_size(self) -> int:
-        return 0
 
 
 def requests(workload: str, count: int) -> list[bytes]:
@@ -92,7 +78,11 @@ async def measure(rounds: int, count: int) -> None:
         conns = {
             "off": Connection(hub, table, TcpTableCodec(16384)),
             "on": Connection(
-                hub, table, TcpTableCodec(16384), live.meter("tcp_table", tables.lookup)
+                hub,
+                table,
+                TcpTableCodec(16384),
+                live.meter("tcp_table", tables.lookup),
+                live.meter("tcp_table", fast.lookup),
             ),
         }
         for conn in conns.values():

@@ -150,13 +150,13 @@ def mint(port: int, senders: list[bytes], batch: int = 500) -> list[bytes]:
     return out
 
 
-def build_compiled(work: Path) -> Path | None:
-    """The mypyc build of this checkout (setup.py, PYSRSD_MYPYC=1) in ``work/compiled``: the
+def build_compiled(work: Path, checkout: Path = HERE.parent) -> Path | None:
+    """The mypyc build of ``checkout`` (setup.py, PYSRSD_MYPYC=1) in ``work/compiled``: the
     directory to put on PYTHONPATH, or None (and why) when it cannot be built here."""
     tree = work / "compiled"
-    shutil.copytree(HERE.parent / "src", tree / "src", ignore=shutil.ignore_patterns("*.so"))
+    shutil.copytree(checkout / "src", tree / "src", ignore=shutil.ignore_patterns("*.so"))
     for name in ("setup.py", "pyproject.toml", "README.md"):
-        shutil.copy(HERE.parent / name, tree / name)
+        shutil.copy(checkout / name, tree / name)
     build = subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
         cwd=tree,

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
 S = TypeVar("S")  # the state a lookup reads: the policy's, unknown here
-Lookup = Callable[[S, Table, bytes], Answer | Awaitable[Answer]]
+R = TypeVar("R", Answer | Awaitable[Answer], Answer | bytes | None)  # what it answers
+Lookup = Callable[[S, Table, bytes], R]
 
 
 class Metrics:
@@ -52,7 +53,7 @@ class Metrics:
     enabled = False
     registry: CollectorRegistry | None = None
 
-    def meter(self, protocol: str, lookup: Lookup[S]) -> Lookup[S]:
+    def meter(self, protocol: str, lookup: Lookup[S, R]) -> Lookup[S, R]:
         return lookup
 
 
@@ -79,8 +80,11 @@ class LiveMetrics(Metrics):
         if database:
             _enable_database(self.registry)
 
-    def meter(self, protocol: str, lookup: Lookup[S]) -> Lookup[S]:
-        """``lookup``, counted (every one) and timed (one in ``SAMPLE``), for one protocol."""
+    def meter(self, protocol: str, lookup: Lookup[S, R]) -> Lookup[S, R]:
+        """``lookup``, counted (every one) and timed (one in ``SAMPLE``), for one protocol.
+        The general path's lookup answers an ``Answer`` (or an awaitable: a Redis lookup,
+        counted by ``observe_database``); the fast path's a value found (``bytes``), an
+        ``Answer``, or None (not answered: the general path will be, and is counted then)."""
         forward = self.counts[protocol, Table.FORWARD]
         reverse = self.counts[protocol, Table.REVERSE]
         f_counts, f_slot = forward.counts, forward.index.get
@@ -90,21 +94,26 @@ class LiveMetrics(Metrics):
         found, is_forward = Status.FOUND, Table.FORWARD
         countdown = SAMPLE
 
-        def metered(state: S, table: Table, key: bytes) -> Answer | Awaitable[Answer]:
+        def metered(state: S, table: Table, key: bytes) -> R:
             nonlocal countdown
             countdown -= 1
             if countdown:
                 answer = lookup(state, table, key)
             else:
-                countdown = SAMPLE
                 start = clock()
                 answer = lookup(state, table, key)
                 elapsed = clock() - start
-                histogram = f_hist if table is is_forward else r_hist
-                histogram[bisect_left(bounds, elapsed)] += 1
-                histogram[-1] += elapsed
-            if type(answer) is not Answer:  # awaits Redis: seen by observe_database
-                return answer
+                countdown = 1  # handed to the general path: time the next one instead
+                if answer is not None:
+                    countdown = SAMPLE
+                    histogram = f_hist if table is is_forward else r_hist
+                    histogram[bisect_left(bounds, elapsed)] += 1
+                    histogram[-1] += elapsed
+            if type(answer) is not Answer:
+                if isinstance(answer, bytes):  # the fast path's value: rewritten
+                    (f_counts if table is is_forward else r_counts)[0] += 1
+                return answer  # None, or awaiting Redis: seen by observe_database
+            assert isinstance(answer, Answer)
             if table is is_forward:
                 if answer.status is found:
                     f_counts[0] += 1

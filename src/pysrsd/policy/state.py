@@ -23,6 +23,7 @@ from pysrsd.errors import ConfigError
 from pysrsd.policy.envelopes import display
 from pysrsd.policy.envelopes.database import EnvelopeDatabase, open_store
 from pysrsd.policy.exclusions import Exclusions, load_exclusions
+from pysrsd.policy.fast import FastPath
 from pysrsd.srs.engine import Engine
 from pysrsd.srs.hashing import Window, describe, today
 
@@ -51,6 +52,7 @@ class State:
     keyring: Keyring
     policy: Policy
     envelopes: EnvelopeDatabase | None = None  # the same one across reloads
+    fast: FastPath | None = None  # the common lookups, precomputed (built with the State)
 
 
 def _signature(path: Path | None) -> FileSignature:
@@ -95,7 +97,21 @@ def build_state(
         settings.original_envelope,
         settings.max_age * 86400,
     )
-    return State(engine, exclusions, keyring, policy, envelopes)
+    return State(
+        engine, exclusions, keyring, policy, envelopes, fast_path(engine, exclusions, policy)
+    )
+
+
+def fast_path(engine: Engine, exclusions: Exclusions, policy: Policy) -> FastPath:
+    """The fast path over this State's engine, exclusions and policy."""
+    return FastPath(
+        engine.shortcut,
+        exclusions,
+        domain=policy.domain,
+        always_rewrite=policy.always_rewrite,
+        reverse_any_domain=policy.reverse_any_domain,
+        embedded=policy.original_envelope == "embedded",
+    )
 
 
 def _envelopes(settings: Settings, clock: Callable[[], float]) -> EnvelopeDatabase | None:

@@ -37,6 +37,7 @@ import structlog
 from pysrsd.observe import logs
 from pysrsd.observe.logs import printable
 from pysrsd.observe.metrics import observe_database
+from pysrsd.policy import fast
 from pysrsd.policy.envelopes import AsyncStore, StoreError, SyncStore, alias, is_alias
 from pysrsd.policy.refusals import RefusalLog
 from pysrsd.policy.state import State
@@ -45,9 +46,7 @@ from pysrsd.wire.lookup import Answer, Status, Table
 
 log = structlog.get_logger("pysrsd.lookup")
 
-_NOT_SRS = Answer(Status.NOT_FOUND, b"not an SRS address")
-_FOREIGN = Answer(Status.NOT_FOUND, b"SRS address of another domain")
-_OWN = Answer(Status.NOT_FOUND, b"already at the SRS domain")
+_NOT_SRS, _FOREIGN, _OWN = fast.NOT_SRS, fast.FOREIGN, fast.OWN  # the fast path's too
 _FAULT = Answer(Status.TEMP_FAIL, b"internal error")
 _NOT_SRS_REASON = "not an SRS address"  # e.g. a quoted ordinary local part: stays silent
 REFUSALS = RefusalLog()  # housekeeping calls REFUSALS.flush() for the summary line

@@ -32,7 +32,7 @@ from pysrsd import build
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
 from pysrsd.observe import metrics
-from pysrsd.policy import tables
+from pysrsd.policy import fast, tables
 from pysrsd.policy.state import Runtime
 from pysrsd.service import janitor, privileges, systemd
 from pysrsd.service.hub import Hub
@@ -92,11 +92,17 @@ class Daemon:
             f"LISTEN_FDNAMES: unknown socket name {name!r} (forward|reverse|socketmap)"
         )
 
-    async def _serve(self, name: str, where: str, open_: Opener) -> None:
+    def connections(self, name: str) -> Callable[[], Connection]:
+        """The connection factory of a listener named ``name`` (forward, reverse, socketmap)."""
         table, codec = self._codecs(name)
-        lookup = self.metrics.meter("socketmap" if table is None else "tcp_table", tables.lookup)
+        protocol = "socketmap" if table is None else "tcp_table"
+        lookup = self.metrics.meter(protocol, tables.lookup)
+        return factory(self.hub, table, codec, lookup, self.metrics.meter(protocol, fast.lookup))
+
+    async def _serve(self, name: str, where: str, open_: Opener) -> None:
+        make = self.connections(name)
         try:
-            server = await open_(factory(self.hub, table, codec, lookup))
+            server = await open_(make)
         except OSError as exc:
             raise ConfigError(
                 f"listen: cannot listen on {where} ({name}): {exc.strerror}"

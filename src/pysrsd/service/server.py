@@ -40,7 +40,8 @@ from typing import cast
 
 import structlog
 
-from pysrsd.policy import tables
+from pysrsd.policy import fast, tables
+from pysrsd.policy.fast import FastPath
 from pysrsd.policy.state import State
 from pysrsd.service.hub import READ_SIZE, Hub
 from pysrsd.wire.lookup import Answer, Codec, Malformed, Query, Table
@@ -52,6 +53,7 @@ GRACE = 1.0  # seconds a connection given up on has to read its last replies
 SEND_BUFFER = 16 * 1024  # SO_SNDBUF of the listeners (the kernel doubles it); replies ≤ 4 KiB
 QUIET = 1.0  # seconds without a request after which a reply is surely read (shutdown)
 Lookup = Callable[[State, Table, bytes], Answer | Awaitable[Answer]]
+FastLookup = Callable[[FastPath, Table, bytes], fast.Result]
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -62,12 +64,18 @@ class Connection(asyncio.BufferedProtocol):
     """
 
     def __init__(
-        self, hub: Hub, table: Table | None, codec: Codec, lookup: Lookup = tables.lookup
+        self,
+        hub: Hub,
+        table: Table | None,
+        codec: Codec,
+        lookup: Lookup = tables.lookup,
+        fast_lookup: FastLookup = fast.lookup,
     ) -> None:
         self.hub = hub
         self.table = table
         self.codec = codec
         self.lookup = lookup  # tables.lookup, or the same counted by metrics
+        self.fast_lookup = fast_lookup  # fast.lookup, or the same counted by metrics
         self.transport: asyncio.Transport | None = None
         self.loop = asyncio.get_running_loop()
         self.last_active = self.loop.time()
@@ -124,6 +132,38 @@ class Connection(asyncio.BufferedProtocol):
             transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
+        """The fast path first: one whole request in one read (as Postfix sends them), a
+        key the codec takes whole, and a lookup ``policy.fast`` answers; everything else,
+        and whatever fails on the way, takes the general path below."""
+        if self.pending is None and not self.finishing:
+            try:
+                reply = self._fast(data)
+            except Exception:  # the general path answers, and logs the fault if it has one
+                reply = None
+            if reply is not None:
+                self.last_active = self.loop.time()
+                self.hub.touch(self)
+                self._write(reply)
+                return
+        self._general(data)
+
+    def _fast(self, data: bytes) -> bytes | None:
+        state_fast = self.hub.runtime.state.fast
+        query = self.codec.simple(data) if state_fast is not None else None
+        if query is None:
+            return None
+        table = query[0] or self.table
+        assert state_fast is not None
+        assert table is not None
+        result = self.fast_lookup(state_fast, table, query[1])
+        if result is None:
+            return None
+        if type(result) is bytes:
+            return self.codec.encode_value(result)
+        assert isinstance(result, Answer)
+        return self.codec.encode(result)
+
+    def _general(self, data: bytes) -> None:
         if self.finishing:
             return  # arrived after the daemon stopped answering: Postfix will retry it
         self.last_active = self.loop.time()
@@ -270,10 +310,14 @@ class Connection(asyncio.BufferedProtocol):
 
 
 def factory(
-    hub: Hub, table: Table | None, codec: Callable[[], Codec], lookup: Lookup = tables.lookup
+    hub: Hub,
+    table: Table | None,
+    codec: Callable[[], Codec],
+    lookup: Lookup = tables.lookup,
+    fast_lookup: FastLookup = fast.lookup,
 ) -> Callable[[], Connection]:
     def make() -> Connection:
-        return Connection(hub, table, codec(), lookup)
+        return Connection(hub, table, codec(), lookup, fast_lookup)
 
     return make
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from pysrsd.srs.guarded import GuardedSRS, text
 from pysrsd.srs.hashing import FULL_HASH, Alphabet, HashInput, Signer, stamp_age, stamp_for, today
+from pysrsd.srs.shortcut import Shortcut
 
 SEPARATORS = b"=+-"
 _SEP = b"="  # every separator after the first (SRS paper: SRSSEP)
@@ -127,6 +128,18 @@ class Engine:
         self._clock = clock
         self._guarded = GuardedSRS(
             signer, separator=separator.decode(), clock=clock, parse=self._parse_for_pysrs
+        )
+        # The common cases, precomputed: what the fast path asks before the engine.
+        self.shortcut = Shortcut(
+            secrets,
+            domain,
+            separator=separator,
+            hash_length=hash_length,
+            hash_min=hash_min,
+            max_age=max_age,
+            hash_input=hash_input,
+            url_alphabet=hash_alphabet == "base64url",
+            clock=clock,
         )
 
     def forward(self, address: bytes) -> Outcome:

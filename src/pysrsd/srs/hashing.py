@@ -25,7 +25,7 @@ Contract:
 
 from __future__ import annotations
 
-import base64
+import binascii
 import datetime
 import hashlib
 import hmac
@@ -37,24 +37,53 @@ HashInput = Literal["separated", "concatenated"]
 Alphabet = Literal["base64url", "base64"]
 
 FULL_HASH = 27  # base64 characters of a 20-byte HMAC-SHA1 before the padding
-_DAY = 24 * 60 * 60
-_BASE32 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-_SLOTS = len(_BASE32) ** 2  # a two-character stamp cycles every 1024 days
-_STAMPS = {bytes((a, b)): i * 32 + j for i, a in enumerate(_BASE32) for j, b in enumerate(_BASE32)}
-_TO_URL = bytes.maketrans(b"+/", b"-_")
-_TO_STD = bytes.maketrans(b"-_", b"+/")
+DAY = 24 * 60 * 60
+BASE32 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_SLOTS = len(BASE32) ** 2  # a two-character stamp cycles every 1024 days
+_STAMPS = {bytes((a, b)): i * 32 + j for i, a in enumerate(BASE32) for j, b in enumerate(BASE32)}
+TO_URL = bytes.maketrans(b"+/", b"-_")
+TO_STD = bytes.maketrans(b"-_", b"+/")
 # One pass folds both alphabets and ASCII case: the form every comparison is made in.
-_FOLD = bytes.maketrans(b"-_ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"+/abcdefghijklmnopqrstuvwxyz")
+FOLD = bytes.maketrans(b"-_ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"+/abcdefghijklmnopqrstuvwxyz")
 _EPOCH = datetime.date(1970, 1, 1)
+_BLOCK = 64  # SHA-1's block size in bytes
+_INNER = bytes(b ^ 0x36 for b in range(256))  # RFC 2104's ipad and opad, as translate tables
+_OUTER = bytes(b ^ 0x5C for b in range(256))
+Keyed = tuple["hashlib._Hash", "hashlib._Hash"]  # HMAC-SHA1 with a key: (inner, outer)
+
+
+def keyed(secret: bytes) -> Keyed:
+    """HMAC-SHA1's two hashes primed with ``secret`` (RFC 2104: the key padded to a block and
+    XORed with ipad, opad), computed once per secret: a MAC then costs two copies of them
+    (``mac``), where ``hmac.HMAC.copy`` builds a Python object per hash."""
+    sha1 = hashlib.sha1  # HMAC-SHA1 is what SRS signs with (libsrs2, Mail::SRS)
+    if len(secret) > _BLOCK:
+        secret = sha1(secret).digest()
+    padded = secret.ljust(_BLOCK, b"\0")
+    return sha1(padded.translate(_INNER)), sha1(padded.translate(_OUTER))
+
+
+def mac(key: Keyed, text: bytes) -> bytes:
+    """HMAC-SHA1 of ``text`` under ``key`` (the same bytes as ``hmac.digest``)."""
+    inner = key[0].copy()
+    inner.update(text)
+    outer = key[1].copy()
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def b64(digest: bytes) -> bytes:
+    """Standard base64 of ``digest`` without a newline (``base64.b64encode``, one call less)."""
+    return binascii.b2a_base64(digest, newline=False)
 
 
 def today(clock: Callable[[], float]) -> int:
     """Days since the epoch (UTC), the count day stamps are taken from."""
-    return int(clock() // _DAY)
+    return int(clock() // DAY)
 
 
 def stamp_for(day: int) -> bytes:
-    return bytes((_BASE32[(day >> 5) & 31], _BASE32[day & 31]))
+    return bytes((BASE32[(day >> 5) & 31], BASE32[day & 31]))
 
 
 def stamp_age(stamp: bytes, day: int) -> int | None:
@@ -118,8 +147,7 @@ class Signer:
     ) -> None:
         if mode not in ("separated", "concatenated") or alphabet not in ("base64url", "base64"):
             raise ValueError("hash input must be separated|concatenated, alphabet base64url|base64")
-        # The keyed inner/outer pads are computed once per secret; each hash copies them.
-        self._keys = [hmac.new(s, digestmod=hashlib.sha1) for s in secrets]
+        self._keys = [keyed(s) for s in secrets]  # the keyed pads, once per secret
         self._separated = mode == "separated"
         self._url = alphabet == "base64url"
         self.hash_length = hash_length
@@ -131,24 +159,18 @@ class Signer:
 
     # -- creating -------------------------------------------------------------------------
     def _encode(self, digest: bytes) -> bytes:
-        text = base64.b64encode(digest)[: self.hash_length]
-        return text.translate(_TO_URL) if self._url else text
+        text = b64(digest)[: self.hash_length]
+        return text.translate(TO_URL) if self._url else text
 
     def sign_srs0(self, stamp: bytes, host: bytes, user: bytes) -> bytes:
-        mac = self._keys[0].copy()
         if self._separated:
-            mac.update(_srs0(stamp, host, user))
-        else:
-            _concatenate(mac, (stamp, host, user))
-        return self._encode(mac.digest())
+            return self._encode(mac(self._keys[0], _srs0(stamp, host, user)))
+        return self._encode(mac(self._keys[0], _concatenated((stamp, host, user))))
 
     def sign_srs1(self, host: bytes, user: bytes) -> bytes:
-        mac = self._keys[0].copy()
         if self._separated:
-            mac.update(_srs1(host, user))
-        else:
-            _concatenate(mac, (host, user))
-        return self._encode(mac.digest())
+            return self._encode(mac(self._keys[0], _srs1(host, user)))
+        return self._encode(mac(self._keys[0], _concatenated((host, user))))
 
     # -- verifying ------------------------------------------------------------------------
     def verify_srs0(self, given: bytes, stamp: bytes, host: bytes, user: bytes) -> bool:
@@ -184,17 +206,13 @@ class Signer:
         either alphabet."""
         if not self.hash_min <= len(given) <= FULL_HASH:
             return False
-        folded = given.translate(_FOLD)
+        folded = given.translate(FOLD)
         matched = False
+        signed = _concatenated(fields) if text is None else text
         for key in self._keys:  # try every secret: constant work whichever one matches
-            mac = key.copy()
-            if text is None:
-                _concatenate(mac, fields)
-            else:
-                mac.update(text)
-            expected = base64.b64encode(mac.digest())[: len(given)]
-            if hmac.compare_digest(expected.translate(_FOLD), folded):
-                if not hmac.compare_digest(expected, given.translate(_TO_STD)):
+            expected = b64(mac(key, signed))[: len(given)]
+            if hmac.compare_digest(expected.translate(FOLD), folded):
+                if not hmac.compare_digest(expected, given.translate(TO_STD)):
                     self._warn("SRS hash matched only case-insensitively (case smashed)")
                 matched = True
         return matched
@@ -209,6 +227,5 @@ def _srs1(host: bytes, user: bytes) -> bytes:
     return (b"SRS1=%s=%s" % (host, user)).lower()
 
 
-def _concatenate(mac: hmac.HMAC, fields: Sequence[bytes]) -> None:
-    for field in fields:
-        mac.update(field.lower())
+def _concatenated(fields: Sequence[bytes]) -> bytes:
+    return b"".join(fields).lower()  # lower() folds ASCII bytes one by one: same as per field

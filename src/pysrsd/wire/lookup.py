@@ -89,8 +89,18 @@ class Codec(Protocol):
         """Consume ``data``; return the complete events, in order. Memory stays bounded."""
         ...
 
+    def simple(self, data: bytes) -> tuple[Table | None, bytes] | None:
+        """When ``data`` is one whole request that needs no decoding and the codec holds
+        nothing: its (table, key), taken as ``receive`` would take it (the table is None
+        when the listener decides it). Otherwise None, and ``data`` is left for ``receive``."""
+        ...
+
     def encode(self, answer: Answer) -> bytes:
         """The wire bytes of one reply."""
+        ...
+
+    def encode_value(self, value: bytes) -> bytes:
+        """The wire bytes of a FOUND reply with ``value``: ``encode``, without an Answer."""
         ...
 
     def malformed_answer(self, event: Malformed) -> Answer:

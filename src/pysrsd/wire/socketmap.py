@@ -37,6 +37,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import cast
 
@@ -58,6 +59,8 @@ MAP_NAMES: dict[bytes, Table] = {
     b"srsdecoder": Table.REVERSE,
 }
 
+# One whole request with a printable key (no NUL, space or control byte), as Postfix sends it.
+_SIMPLE = re.compile(rb"([1-9][0-9]{0,5}):([a-z]+) ([^\x00-\x20\x7f]+),")
 _DIGITS = frozenset(b"0123456789")
 _COLON = ord(":")
 _COMMA = ord(",")
@@ -69,6 +72,10 @@ _REPLY_PREFIX: dict[Status, bytes] = {
     Status.TEMP_FAIL: b"TEMP ",
     Status.PERM_FAIL: b"PERM ",
 }
+
+
+_FIXED: dict[tuple[Status, bytes], bytes] = {}  # encoded non-FOUND replies (fixed reasons)
+_FIXED_MAX = 1024
 
 
 def encode_netstring(payload: bytes) -> bytes:
@@ -145,9 +152,37 @@ class SocketmapCodec:
         self.more = bool(self._held)
         return events
 
+    def simple(self, data: bytes) -> tuple[Table | None, bytes] | None:
+        """(table, key) when ``data`` is one whole request with a printable key and nothing
+        is held from earlier reads: the one ``Query`` that ``receive(data)`` would return,
+        taken as ``receive`` takes it. None: ask ``receive``."""
+        if self._digits or self._body or self._held or self._dead or self._length is not None:
+            return None
+        match = _SIMPLE.fullmatch(data)
+        if match is None or int(match[1]) != len(data) - len(match[1]) - 2:
+            return None
+        table = MAP_NAMES.get(match[2])
+        if table is None:
+            return None
+        self._bad = 0
+        return table, match[3]
+
     def encode(self, answer: Answer) -> bytes:
         """The reply netstring for ``answer``; always within the 100,000 byte limit."""
+        if answer.status is not Status.FOUND:  # a reason: one of a few fixed texts
+            reply = _FIXED.get((answer.status, answer.text))
+            if reply is None:
+                reply = encode_netstring(_reply_payload(answer))
+                if len(_FIXED) < _FIXED_MAX:
+                    _FIXED[answer.status, answer.text] = reply
+            return reply
         return encode_netstring(_reply_payload(answer))
+
+    def encode_value(self, value: bytes) -> bytes:
+        """``encode(Answer(Status.FOUND, value))``, quicker for a value without NUL."""
+        if len(value) < MAX_NETSTRING - 3 and b"\0" not in value:
+            return b"%d:OK %s," % (len(value) + 3, value)
+        return self.encode(Answer(Status.FOUND, value))
 
     def malformed_answer(self, event: Malformed) -> Answer:
         """Every malformed request is answered ``PERM reason``."""

@@ -1,0 +1,47 @@
+"""The fast path (``policy.fast``) is a cache of the general path (``tables.lookup``): for
+every request and setting, a connection with it writes the same replies, logs the same lines
+and counts the same metrics as one without it. The property is ``fast_equivalence.py``'s,
+run in a fresh process per log level and format (structlog caches its loggers); that it
+catches a fast path that differs is shown by breaking the fast path on purpose."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fast_equivalence import MUTANTS
+
+PROPERTY = Path(__file__).resolve().parent / "fast_equivalence.py"
+SRC = Path(__file__).resolve().parents[3] / "src"
+EXAMPLES = 600
+
+
+def _run(level: str, fmt: str, mutant: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(PROPERTY), level, fmt, str(EXAMPLES)]
+    return subprocess.run(
+        [*command, *([mutant] if mutant else [])],
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+        },
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("level", "fmt"), [("info", "kv"), ("debug", "kv"), ("info", "json")])
+def test_fast_path_answers_logs_and_counts_as_the_general_path(level: str, fmt: str) -> None:
+    result = _run(level, fmt)
+    assert result.returncode == 0, result.stdout + result.stderr[-6000:]
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_the_property_catches_a_fast_path_that_differs(mutant: str) -> None:
+    result = _run("debug", "kv", mutant)
+    assert result.returncode != 0
+    assert "Falsifying example" in result.stderr
