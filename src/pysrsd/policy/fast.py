@@ -25,8 +25,9 @@ which ``tables`` uses too), or None (ask ``tables.lookup``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pysrsd.observe import logs
-from pysrsd.observe.logs import printable
 from pysrsd.policy.envelopes import ALIAS_HOST, is_alias
 from pysrsd.policy.exclusions import Exclusions
 from pysrsd.srs.engine import MAX_ADDRESS, is_srs
@@ -38,6 +39,8 @@ FOREIGN = Answer(Status.NOT_FOUND, b"SRS address of another domain")
 OWN = Answer(Status.NOT_FOUND, b"already at the SRS domain")
 _MAYBE_SRS = frozenset((b"s", b"S", b'"'))  # first bytes of SRS0/SRS1 keys, and quoted ones
 _ALIAS_LENGTH = 32 + len(ALIAS_HOST)  # is_alias: 32 base32hex characters and "@1"
+_UTF8, _ESCAPE = "utf-8", "backslashreplace"  # logs.printable
+_FORWARD = Table.FORWARD
 Result = bytes | Answer | None
 
 
@@ -63,14 +66,17 @@ class FastPath:
         self._any_domain = reverse_any_domain
         self._forwarding = embedded  # a database mode stores senders: the general path
 
-    def forward(self, key: bytes) -> Result:
+    def forward(self, table: Table, key: bytes) -> Result:
+        """The forward table's answer to ``key`` (``table`` is FORWARD: the signature is
+        ``lookup``'s, so that a listener of one table calls this without a dispatch)."""
         local, _, host = key.rpartition(b"@")
+        first = local[:1]
         if (
             not self._forwarding
-            or not local
             or not host
+            or not first
+            or first == b'"'
             or len(key) > MAX_ADDRESS
-            or local[:1] == b'"'
             or b"@" in local
         ):
             return None
@@ -80,15 +86,17 @@ class FastPath:
             return None
         if host.lower() == self._domain and (not self._rewrite_own or is_srs(key)):
             return None if logs.debug_enabled else OWN
-        if b"=" in host or is_srs(local):
+        if b"=" in host or (first in _MAYBE_SRS and is_srs(local)):
             return None
         address = self._srs0.address(host, local)
         if len(address) > MAX_ADDRESS:
             return None
-        logs.rewrite("forward", printable(key), printable(address))
+        # logs.printable, inline: the rewrite line is written for every rewrite
+        logs.rewrite("forward", key.decode(_UTF8, _ESCAPE), address.decode(_UTF8, _ESCAPE))
         return address
 
-    def reverse(self, key: bytes) -> Result:
+    def reverse(self, table: Table, key: bytes) -> Result:
+        """The reverse table's answer to ``key`` (``table`` is REVERSE, as in ``forward``)."""
         if key[:1] not in _MAYBE_SRS or not is_srs(key):
             return None if key[:1] == b'"' or logs.debug_enabled else NOT_SRS
         local, _, host = key.rpartition(b"@")
@@ -101,10 +109,20 @@ class FastPath:
         address = self._srs0.original(local)
         if address is None or (len(address) == _ALIAS_LENGTH and is_alias(address)):
             return None
-        logs.rewrite("reverse", printable(key), printable(address))
+        logs.rewrite("reverse", key.decode(_UTF8, _ESCAPE), address.decode(_UTF8, _ESCAPE))
         return address
 
 
 def lookup(fast: FastPath, table: Table, key: bytes) -> Result:
     """``tables.lookup``'s answer to a key the codec took whole, or None (ask it)."""
-    return fast.forward(key) if table is Table.FORWARD else fast.reverse(key)
+    return fast.forward(table, key) if table is _FORWARD else fast.reverse(table, key)
+
+
+Lookup = Callable[[FastPath, Table, bytes], Result]
+
+
+def lookup_for(table: Table | None) -> Lookup:
+    """``lookup`` for a listener of one table (tcp_table), or of both (None: socketmap)."""
+    if table is None:
+        return lookup
+    return FastPath.forward if table is _FORWARD else FastPath.reverse

@@ -97,7 +97,8 @@ class Daemon:
         table, codec = self._codecs(name)
         protocol = "socketmap" if table is None else "tcp_table"
         lookup = self.metrics.meter(protocol, tables.lookup)
-        return factory(self.hub, table, codec, lookup, self.metrics.meter(protocol, fast.lookup))
+        quick = self.metrics.meter(protocol, fast.lookup_for(table))
+        return factory(self.hub, table, codec, lookup, quick)
 
     async def _serve(self, name: str, where: str, open_: Opener) -> None:
         make = self.connections(name)

@@ -41,7 +41,6 @@ from typing import cast
 import structlog
 
 from pysrsd.policy import fast, tables
-from pysrsd.policy.fast import FastPath
 from pysrsd.policy.state import State
 from pysrsd.service.hub import READ_SIZE, Hub
 from pysrsd.wire.lookup import Answer, Codec, Malformed, Query, Table
@@ -53,7 +52,6 @@ GRACE = 1.0  # seconds a connection given up on has to read its last replies
 SEND_BUFFER = 16 * 1024  # SO_SNDBUF of the listeners (the kernel doubles it); replies ≤ 4 KiB
 QUIET = 1.0  # seconds without a request after which a reply is surely read (shutdown)
 Lookup = Callable[[State, Table, bytes], Answer | Awaitable[Answer]]
-FastLookup = Callable[[FastPath, Table, bytes], fast.Result]
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -69,7 +67,7 @@ class Connection(asyncio.BufferedProtocol):
         table: Table | None,
         codec: Codec,
         lookup: Lookup = tables.lookup,
-        fast_lookup: FastLookup = fast.lookup,
+        fast_lookup: fast.Lookup = fast.lookup,
     ) -> None:
         self.hub = hub
         self.table = table
@@ -132,36 +130,35 @@ class Connection(asyncio.BufferedProtocol):
             transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        """The fast path first: one whole request in one read (as Postfix sends them), a
-        key the codec takes whole, and a lookup ``policy.fast`` answers; everything else,
-        and whatever fails on the way, takes the general path below."""
-        if self.pending is None and not self.finishing:
+        """The fast path first: one whole request in one read (as Postfix sends them), a key
+        the codec takes whole, and a lookup ``policy.fast`` answers (or ``metrics`` counts
+        as it). Everything else, and whatever fails on the way, takes the general path.
+        Deliberately one flat function: each call saved is a tenth of a microsecond on every
+        lookup, and the whole of it is checked against the general path by a property test."""
+        fast = self.hub.runtime.state.fast
+        if fast is not None and self.pending is None and not self.finishing:
+            codec = self.codec
+            reply = None
             try:
-                reply = self._fast(data)
+                query = codec.simple(data)
+                if query is not None:
+                    table = query[0] or self.table
+                    assert table is not None
+                    result = self.fast_lookup(fast, table, query[1])
+                    if type(result) is bytes:
+                        reply = codec.encode_value(result)
+                    elif isinstance(result, Answer):
+                        reply = codec.encode(result)
             except Exception:  # the general path answers, and logs the fault if it has one
                 reply = None
             if reply is not None:
                 self.last_active = self.loop.time()
                 self.hub.touch(self)
-                self._write(reply)
+                transport = self.transport
+                if transport is not None and not transport.is_closing():
+                    transport.write(reply)
                 return
         self._general(data)
-
-    def _fast(self, data: bytes) -> bytes | None:
-        state_fast = self.hub.runtime.state.fast
-        query = self.codec.simple(data) if state_fast is not None else None
-        if query is None:
-            return None
-        table = query[0] or self.table
-        assert state_fast is not None
-        assert table is not None
-        result = self.fast_lookup(state_fast, table, query[1])
-        if result is None:
-            return None
-        if type(result) is bytes:
-            return self.codec.encode_value(result)
-        assert isinstance(result, Answer)
-        return self.codec.encode(result)
 
     def _general(self, data: bytes) -> None:
         if self.finishing:
@@ -314,7 +311,7 @@ def factory(
     table: Table | None,
     codec: Callable[[], Codec],
     lookup: Lookup = tables.lookup,
-    fast_lookup: FastLookup = fast.lookup,
+    fast_lookup: fast.Lookup = fast.lookup,
 ) -> Callable[[], Connection]:
     def make() -> Connection:
         return Connection(hub, table, codec(), lookup, fast_lookup)

@@ -19,6 +19,7 @@ stamps still valid, in every ASCII case. The clock is injected and read on every
 
 from __future__ import annotations
 
+import binascii
 import hmac
 from collections.abc import Callable, Sequence
 
@@ -30,7 +31,6 @@ from pysrsd.srs.hashing import (
     TO_STD,
     TO_URL,
     HashInput,
-    b64,
     keyed,
     mac,
     stamp_age,
@@ -38,6 +38,7 @@ from pysrsd.srs.hashing import (
 )
 
 _SEP = b"="
+_b64 = binascii.b2a_base64  # hashing.b64 without its call
 
 
 def valid_stamps(day: int, max_age: int) -> frozenset[bytes]:
@@ -114,11 +115,15 @@ class Shortcut:
 
     def address(self, host: bytes, user: bytes) -> bytes:
         """The SRS0 address of a plain sender ``user@host``, signed with the first secret."""
-        day = self._clock() // DAY
+        day = self._clock() // 86400  # DAY
         if day != self._day:
             self._new_day(day)
-        hash_ = b64(mac(self._keys[0], (self._signed % (host, user)).lower()))
-        hash_ = hash_[: self._hash_length]
+        inner, outer = self._keys[0]  # hashing.mac and hashing.b64, inline
+        inner = inner.copy()
+        inner.update((self._signed % (host, user)).lower())
+        outer = outer.copy()
+        outer.update(inner.digest())
+        hash_ = _b64(outer.digest(), newline=False)[: self._hash_length]
         if self._url:
             hash_ = hash_.translate(TO_URL)
         return self._address % (hash_, host, user)
@@ -140,7 +145,7 @@ class Shortcut:
         wanted = given.translate(TO_STD)
         exact = False
         for key in self._keys:  # every secret, as the engine: constant work
-            expected = b64(mac(key, text))[: len(given)]
+            expected = _b64(mac(key, text), newline=False)[: len(given)]
             if hmac.compare_digest(expected, wanted):
                 exact = True
             elif hmac.compare_digest(expected.translate(FOLD), given.translate(FOLD)):

@@ -43,7 +43,7 @@ _FIXED_MAX = 1024
 _TOO_LONG = Malformed("request too long")
 # One whole request whose key needs no decoding: no %, no byte below 0x21 (so no CR, no NUL).
 _SIMPLE = re.compile(rb"get ([^\x00-\x20%\x7f]+)\n")
-_FOUND = _CODES[Status.FOUND]
+_needs_quote = _NEEDS_QUOTE.search
 
 
 def unquote(key: bytes) -> bytes:
@@ -196,12 +196,16 @@ class TcpTableCodec:
         return Malformed(event.reason, fatal=True)
 
     def encode(self, answer: Answer) -> bytes:
+        if answer.status is not Status.FOUND:  # encode_reply's cache, one call sooner
+            reply = _FIXED.get((answer.status, answer.text))
+            if reply is not None:
+                return reply
         return encode_reply(answer.status, answer.text)
 
     def encode_value(self, value: bytes) -> bytes:
         """``encode(Answer(Status.FOUND, value))``, quicker for a value sent as it is."""
-        if len(value) < MAX_REPLY - 5 and _NEEDS_QUOTE.search(value) is None:
-            return _FOUND + value + b"\n"
+        if _needs_quote(value) is None and len(value) < MAX_REPLY - 5:
+            return b"200 %s\n" % value
         return _encode(Status.FOUND, value)
 
     def malformed_answer(self, event: Malformed) -> Answer:

@@ -57,3 +57,32 @@ def test_rewrite_kv_line_shape() -> None:
 
 def test_no_rewrite_line_above_info() -> None:
     assert _lines("warning", "kv", False, fast=True) == []
+
+
+@pytest.mark.parametrize(
+    "now_ns",
+    [
+        pytest.param(1_717_243_200_000_000_000, id="whole-second"),
+        pytest.param(1_717_243_200_000_001_999, id="one-microsecond"),
+        pytest.param(1_717_243_259_999_999_000, id="last-microsecond"),
+    ],
+)
+def test_rewrite_line_timestamp_is_structlogs(now_ns: int) -> None:
+    """The same line to the character, timestamp included, at a fixed clock: no fraction on
+    a whole second, six digits otherwise, as structlog's TimeStamper writes them."""
+    program = f"""
+import io, time, structlog
+time.time_ns = lambda: {now_ns}
+from pysrsd.observe import logs
+out = io.StringIO()
+logs.configure("info", "kv", stream=out)
+logs.rewrite("forward", "a@b", "c@d")
+structlog.get_logger("pysrsd.lookup").info("rewrite", table="forward", address="a@b", result="c@d")
+print(out.getvalue(), end="")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    fast, general = result.stdout.splitlines()
+    assert fast == general
+    assert fast.startswith("ts='2024-06-01T12:0")

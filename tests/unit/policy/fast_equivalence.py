@@ -239,7 +239,11 @@ async def exchange(
         else SocketmapCodec(EVENTS_PER_TURN)
     )
     conn = Connection(
-        hub, table, codec, live.meter(protocol, tables.lookup), live.meter(protocol, fast.lookup)
+        hub,
+        table,
+        codec,
+        live.meter(protocol, tables.lookup),
+        live.meter(protocol, fast.lookup_for(table if protocol == "tcp_table" else None)),
     )
     written, transport = sink()
     conn.connection_made(transport)
