@@ -13,15 +13,17 @@ from typing import Any
 
 from setuptools import setup  # type: ignore[import-untyped]
 
-# The lookup path: codecs, policy, engine, hashes, connection bookkeeping. Not srs/guarded.py
-# (it extends pysrs's interpreted class) nor service/server.py (it extends asyncio's protocol
-# class).
+# The lookup path: codecs, policy and its fast path, engine, hashes, connection bookkeeping.
+# Not srs/guarded.py (it extends pysrs's interpreted class) nor service/server.py (it extends
+# asyncio's protocol class).
 COMPILED = [
     "wire/lookup",
     "wire/tcp_table",
     "wire/socketmap",
     "srs/hashing",
+    "srs/shortcut",
     "srs/engine",
+    "policy/fast",
     "policy/tables",
     "policy/refusals",
     "service/hub",

@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/compare.py [--quick] [--runs N] [--total N] [--clients 16,64]
        [--workloads forward,reverse-srs,reverse-plain] [--servers pysrsd,postsrsd,...]
-       [--pfix-srsd BIN] [--ceiling BIN] [--postsrsd BIN] [--compiled]
+       [--pfix-srsd BIN] [--ceiling BIN] [--postsrsd BIN] [--compiled] [--trivial]
        [--checkout NAME=DIR ...] [--variant NAME=ARGS ...]
 
 Every server gets the same secret and domain on free loopback ports (see ``servers.py``). Each
@@ -17,7 +17,9 @@ by its forward table); reverse of ordinary recipients (not SRS: the path every d
 
 Per point it prints lookups/s, the server's CPU per lookup (µs: utime + stime of its process
 and reaped children over the lookups, the figure that matters when clients and server share
-the cores) and the load average; then p50/p99 latency of sequential lookups on one connection,
+the cores; the tables give user and system time apart) and the load average; ``--trivial``
+adds pysrsd answering every lookup with a fixed not-found (``trivial.py``: its transport
+path's own cost); then p50/p99 latency of sequential lookups on one connection,
 pysrsd's peak RSS and start-up times. Peers are found from options or the environment
 (``PYSRSD_BENCH_PFIX_SRSD``, ``PYSRSD_BENCH_CEILING``); the run says which are absent.
 """
@@ -52,12 +54,8 @@ Point = tuple[str, str, int]  # workload, server, clients
 class Run:
     rate: float  # lookups per second
     cpu_us: float  # server CPU per lookup, µs
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime + stime + cutime + cstime of one process, in clock ticks."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15])
+    user_us: float = 0.0  # of which user time
+    system_us: float = 0.0  # and system time
 
 
 def senders(workload: str, clients: int, per_client: int) -> list[list[bytes]]:
@@ -85,7 +83,7 @@ def drive(server: Server, workload: str, files: list[Path], per_client: int, wor
     """One postmap per key file, all at once; the rate. Checks every output."""
     port = server.port(workload)
     procs = []
-    cpu0 = cpu_ticks(server.proc.pid)
+    cpu0 = servers.cpu_ticks(server.proc.pid)
     t0 = time.perf_counter()
     for i, path in enumerate(files):
         out, err = work / f"out{i}", work / f"err{i}"
@@ -96,7 +94,8 @@ def drive(server: Server, workload: str, files: list[Path], per_client: int, wor
         p.wait()
     elapsed = time.perf_counter() - t0
     time.sleep(0.05)  # a forking server reaps its children
-    cpu = (cpu_ticks(server.proc.pid) - cpu0) / os.sysconf("SC_CLK_TCK")
+    cpu1, tick = servers.cpu_ticks(server.proc.pid), os.sysconf("SC_CLK_TCK")
+    user, system = (cpu1[0] - cpu0[0]) / tick, (cpu1[1] - cpu0[1]) / tick
     found = server.finds and workload != "reverse-plain"
     expected = per_client if found else 0
     for i, p in enumerate(procs):
@@ -108,7 +107,8 @@ def drive(server: Server, workload: str, files: list[Path], per_client: int, wor
                 f"rc={p.returncode}, stderr={stderr[:300]!r}"
             )
     lookups = len(files) * per_client
-    return Run(lookups / elapsed, cpu / lookups * 1e6)
+    per = 1e6 / lookups
+    return Run(lookups / elapsed, (user + system) * per, user * per, system * per)
 
 
 def latency(port: int, keys: list[bytes], n: int) -> tuple[float, float]:
@@ -146,6 +146,7 @@ def parse_args() -> argparse.Namespace:
     add("--ceiling", default=os.environ.get("PYSRSD_BENCH_CEILING"), help="ceiling binary")
     add("--pysrsd-command", default=f"{sys.executable} -m pysrsd", help="how to start pysrsd")
     add("--compiled", action="store_true", help="also measure the mypyc build (pysrsd-mypyc)")
+    add("--trivial", action="store_true", help="also pysrsd answering a fixed not-found")
     add(
         "--checkout",
         action="append",
@@ -182,6 +183,11 @@ def starters(args: argparse.Namespace, work: Path) -> dict[str, Starter]:
         name, _, directory = spec.partition("=")
         env = {**os.environ, "PYTHONPATH": str(Path(directory).resolve() / "src")}
         found[name] = partial(servers.start_pysrsd, name=name, command=base, env=env)
+    if args.trivial:
+        command = [sys.executable, str(Path(__file__).resolve().parent / "trivial.py")]
+        found["pysrsd-trivial"] = partial(
+            servers.start_pysrsd, name="pysrsd-trivial", command=command, finds=False
+        )
     for spec in args.variant:
         name, _, extra = spec.partition("=")
         command = [*base, *shlex.split(extra)]

@@ -39,13 +39,21 @@ def tables(
                 ]
                 print(f"| {workload} | {clients} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
     print()
-    print("server CPU per lookup, µs (process and reaped children):")
+    print("server CPU per lookup, µs, user + system (process and reaped children):")
     print("| workload | clients | " + " | ".join(names) + " |")
     print("|---|---:|" + "---:|" * len(names))
     for workload in workloads:
         for clients in clients_list:
-            cpu = [_median([x.cpu_us for x in results[workload, n, clients]]) for n in names]
-            print(f"| {workload} | {clients} | " + " | ".join(f"{c:.1f}" for c in cpu) + " |")
+            cpu_cells = []
+            for n in names:
+                point = results[workload, n, clients]
+                total = _median([x.cpu_us for x in point])
+                user, system = (
+                    _median([x.user_us for x in point]),
+                    _median([x.system_us for x in point]),
+                )
+                cpu_cells.append(f"{total:.1f} ({user:.1f} + {system:.1f})")
+            print(f"| {workload} | {clients} | " + " | ".join(cpu_cells) + " |")
     print()
     print("| workload | " + " | ".join(f"{n} p50 / p99 µs" for n in names) + " |")
     print("|---|" + "---:|" * len(names))

@@ -86,7 +86,11 @@ def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subp
 
 
 def start_pysrsd(
-    work: Path, name: str, command: list[str], env: dict[str, str] | None = None
+    work: Path,
+    name: str,
+    command: list[str],
+    env: dict[str, str] | None = None,
+    finds: bool = True,
 ) -> tuple[Server, float]:
     fwd, rev = free_port(), free_port()
     cmd = [*command, "--forward-port", str(fwd), "--reverse-port", str(rev)]
@@ -94,7 +98,7 @@ def start_pysrsd(
         cmd.append("--allow-root")
     t0 = time.monotonic()
     proc = _spawn([*cmd, DOMAIN, str(work / "secret")], work / f"{name}.log", env)
-    server = Server(name, proc, fwd, rev)
+    server = Server(name, proc, fwd, rev, finds)
     return server, _answers(server, t0)
 
 
@@ -168,6 +172,14 @@ def build_compiled(work: Path, checkout: Path = HERE.parent) -> Path | None:
         print(f"pysrsd-mypyc: build failed, not measured\n{build.stderr.decode()[-2000:]}")
         return None
     return tree / "src"
+
+
+def cpu_ticks(pid: int) -> tuple[int, int]:
+    """(utime + cutime, stime + cstime) of one process, in clock ticks."""
+    fields = [
+        int(f) for f in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:15]
+    ]
+    return fields[0] + fields[2], fields[1] + fields[3]
 
 
 def status_kib(pid: int, field: str) -> int:

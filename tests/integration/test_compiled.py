@@ -32,6 +32,8 @@ AGAIN = [
     "tests/unit/wire/test_stream_limits.py",
     "tests/unit/policy/test_tables.py",
     "tests/unit/policy/test_properties_policy.py",
+    # the fast path against the general path (the mutants patch pure-Python modules only)
+    "tests/unit/policy/test_fast_path.py::test_fast_path_answers_logs_and_counts_as_the_general_path",
     "tests/integration/test_daemon.py",
 ]
 
@@ -60,7 +62,18 @@ def compiled_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_lookup_path_is_compiled(compiled_tree: Path) -> None:
     built = sorted(p.name.split(".")[0] for p in (compiled_tree / "src/pysrsd").rglob("*.so"))
     assert built == sorted(
-        ["engine", "hashing", "hub", "lookup", "refusals", "socketmap", "tables", "tcp_table"]
+        [
+            "engine",
+            "fast",
+            "hashing",
+            "hub",
+            "lookup",
+            "refusals",
+            "shortcut",
+            "socketmap",
+            "tables",
+            "tcp_table",
+        ]
     )
     version = subprocess.run(
         [sys.executable, "-m", "pysrsd", "--version"],

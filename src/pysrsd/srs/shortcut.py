@@ -65,11 +65,11 @@ class Shortcut:
         "_keys",
         "_max_age",
         "_separated",
-        "_signed",
+        "_sign_input",
         "_stamps",
         "_tag",
         "_url",
-        "_verified",
+        "_verify_input",
     )
 
     def __init__(
@@ -96,7 +96,7 @@ class Shortcut:
         self._tag = b"SRS0" + separator.replace(b"%", b"%%")
         self._alias = b"@" + domain.split(b"@")[-1].replace(b"%", b"%%")  # as the engine's
         self._day = float("nan")  # no day yet: the first call computes it
-        self._address = self._signed = self._verified = b""
+        self._address = self._sign_input = self._verify_input = b""
         self._stamps: frozenset[bytes] = frozenset()
 
     def _new_day(self, day: float) -> None:
@@ -105,11 +105,11 @@ class Shortcut:
         stamp = stamp_for(today)
         self._address = self._tag + b"%s=" + stamp + b"=%s=%s" + self._alias
         if self._separated:  # hashing's text: SRS0=TT=host=user, lower-cased
-            self._signed = b"srs0=" + stamp.lower() + b"=%s=%s"
-            self._verified = b"srs0=%s=%s=%s"
+            self._sign_input = b"srs0=" + stamp.lower() + b"=%s=%s"
+            self._verify_input = b"srs0=%s=%s=%s"
         else:  # classic: lower(TT) + lower(host) + lower(user)
-            self._signed = stamp.lower() + b"%s%s"
-            self._verified = b"%s%s%s"
+            self._sign_input = stamp.lower() + b"%s%s"
+            self._verify_input = b"%s%s%s"
         self._stamps = valid_stamps(today, self._max_age)
         self._day = day
 
@@ -120,7 +120,7 @@ class Shortcut:
             self._new_day(day)
         inner, outer = self._keys[0]  # hashing.mac and hashing.b64, inline
         inner = inner.copy()
-        inner.update((self._signed % (host, user)).lower())
+        inner.update((self._sign_input % (host, user)).lower())
         outer = outer.copy()
         outer.update(inner.digest())
         hash_ = _b64(outer.digest(), newline=False)[: self._hash_length]
@@ -141,7 +141,7 @@ class Shortcut:
             self._new_day(day)
         if stamp not in self._stamps:
             return None
-        text = (self._verified % (stamp, host, user)).lower()
+        text = (self._verify_input % (stamp, host, user)).lower()
         wanted = given.translate(TO_STD)
         exact = False
         for key in self._keys:  # every secret, as the engine: constant work
