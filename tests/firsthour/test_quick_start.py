@@ -52,6 +52,7 @@ kill -TERM $daemon; wait $started || true
     assert found["program"] == "/opt/pysrsd/bin/pysrsd"
     assert found["daemon_user"].strip() == "pysrsd", log
     assert "event='ready'" in log
+    assert "loop='uvloop'" in log  # the default install runs on the fast event loop
     assert [line.split()[0] for line in lines] == ["pysrsctl", "postmap"]
     assert found["try0_rc"] == "0" and found["try0"].startswith("PYSRSD OK: tcp_table 127.0.0.1")
     assert found["try1_rc"] == "0"

@@ -121,7 +121,8 @@ debug_enabled = False
 
 
 @atexit.register
-def _flush_at_exit() -> None:
+def flush() -> None:
+    """Write the lines waiting for the next turn of the event loop now (at exit, on SIGTERM)."""
     if _writer is not None:
         with contextlib.suppress(ValueError, OSError):  # stream closed or gone
             _writer.flush()

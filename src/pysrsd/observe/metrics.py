@@ -142,8 +142,8 @@ def build(settings: Settings, runtime: Reloads, connections: Connections) -> Met
         import prometheus_client  # noqa: F401
     except ImportError:
         raise ConfigError(
-            "--metrics (PYSRSD_METRICS): prometheus-client is not installed "
-            "(pip install 'pysrsd[metrics]')"
+            "--metrics (PYSRSD_METRICS): prometheus-client is not installed in pysrsd's Python "
+            "(contrib/install.sh installs it; or pip install 'pysrsd[metrics]')"
         ) from None
     return LiveMetrics(runtime, connections, settings.original_envelope != "embedded")
 

@@ -31,7 +31,7 @@ import structlog
 from pysrsd import build
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.observe import metrics
+from pysrsd.observe import logs, metrics
 from pysrsd.policy import fast, tables
 from pysrsd.policy.state import Runtime
 from pysrsd.service import janitor, privileges, systemd
@@ -170,6 +170,7 @@ class Daemon:
             log.warning("stop_forced", signal=signame)
             os._exit(1)
         log.info("stopping", signal=signame)
+        logs.flush()  # what this turn logged is on its way before the drain begins
         self.stop.set()
 
     async def run(self) -> int:
@@ -262,7 +263,10 @@ def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
         import uvloop
     except ImportError:
         if choice == "uvloop":
-            raise ConfigError("--event-loop: uvloop is not installed (pysrsd[speed])") from None
+            raise ConfigError(
+                "--event-loop: uvloop is not installed in pysrsd's Python "
+                "(contrib/install.sh installs it; or pip install 'pysrsd[speed]')"
+            ) from None
         return None
     return uvloop.new_event_loop
 

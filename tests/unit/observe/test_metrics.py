@@ -16,7 +16,7 @@ from prometheus_client.registry import CollectorRegistry
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
 from pysrsd.observe import counts, metrics
-from pysrsd.policy import tables
+from pysrsd.policy import fast, tables
 from pysrsd.policy.state import Runtime
 from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.wire.lookup import Status, Table
@@ -105,6 +105,35 @@ def test_each_lookup_counted_under_its_reason(
     assert lookups(values, **labels, outcome=outcome, reason=reason) == 1
     total = sum(v for (name, _), v in values.items() if name == "pysrsd_lookups_total")
     assert total == 1  # counted once, nowhere else (not under the other protocol either)
+
+
+@pytest.mark.parametrize(
+    ("key", "outcome", "reason"),
+    [
+        pytest.param(b"alice@example.org", "rewritten", "none", id="rewritten"),
+        pytest.param(b"alice@fwd.example", "not_rewritten", "own_domain", id="own"),
+        pytest.param(b"alice@a.sub.example", None, None, id="handed-to-the-general-path"),
+    ],
+)
+def test_fast_path_lookups_are_counted_as_the_general_paths(
+    tmp_path: Path, key: bytes, outcome: str | None, reason: str | None
+) -> None:
+    """A lookup the fast path answers counts as the general path would count it; one it
+    hands back is not counted (the general path answers it, and counts it then)."""
+    settings = make_settings(tmp_path)
+    runtime = Runtime(settings)
+    live = metrics.build(settings, runtime, FakeHub())
+    metered = live.meter("tcp_table", fast.lookup_for(Table.FORWARD))
+    assert runtime.state.fast is not None
+    metered(runtime.state.fast, Table.FORWARD, key)
+    values = scrape(live.registry)
+    total = sum(v for (name, _), v in values.items() if name == "pysrsd_lookups_total")
+    if outcome is None:
+        assert total == 0
+        return
+    labels = {"table": "forward", "protocol": "tcp_table"}
+    assert lookups(values, **labels, outcome=outcome, reason=reason) == 1
+    assert total == 1
 
 
 @pytest.mark.parametrize(
