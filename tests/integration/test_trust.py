@@ -102,6 +102,16 @@ def test_socketmap_only_mode_opens_no_tcp_table_port(tmp_path: Path) -> None:
             assert sock.recv(4096).split(b":", 1)[1].startswith(b"OK SRS0=")
 
 
+def test_the_listening_line_names_the_unix_socket(tmp_path: Path) -> None:
+    """It said unix:socket, the name the socket is bound by inside its staging directory."""
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    path = tmp_path / "socketmap.sock"
+    with running_daemon(tmp_path, secrets, "--socketmap", f"unix:{path}") as daemon:
+        lines = [line for line in daemon.log_text().splitlines() if "table='socketmap'" in line]
+    assert len(lines) == 1
+    assert f"event='listening' table='socketmap' address='unix:{path}'" in lines[0]
+
+
 def test_empty_listen_address_is_refused() -> None:
     line = one_line(start("--listen", "", DOMAIN, "/nonexistent"))
     assert line.startswith("pysrsd: --listen") and "empty address" in line

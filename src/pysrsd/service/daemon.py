@@ -81,6 +81,7 @@ class Daemon:
         self.stop = asyncio.Event()
         self.listeners: list[Listener] = []
         self.unix_sockets: list[tuple[Path, int]] = []  # (path, inode): removed at exit
+        self.shown: dict[asyncio.Server, str] = {}  # where a listener is, for its log line
 
     def _codecs(self, name: str) -> tuple[Table | None, Callable[[], Codec]]:
         max_line = self.settings.max_line
@@ -131,6 +132,8 @@ class Daemon:
                 sock, inode = bind_unix(Path(rest), s.socketmap_mode, owner, BACKLOG)
                 self.unix_sockets.append((Path(rest), inode))
                 await self._serve("socketmap", rest, _adopted_unix(loop, sock))
+                # bound by a name relative to a staging directory: getsockname() says "socket"
+                self.shown[self.listeners[-1][1]] = endpoint
             else:
                 host, _, port_text = rest.rpartition(":")
                 host = host[1:-1] if host.startswith("[") else host
@@ -181,7 +184,7 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_term, sig.name)
         for name, server in self.listeners:
             for sock in server.sockets:
-                log.info("listening", table=name, address=_address(sock))
+                log.info("listening", table=name, address=self.shown.get(server, _address(sock)))
         envelopes = self.runtime.envelopes
         if envelopes is not None:  # opened unprivileged, as the daemon's account; never fatal
             await envelopes.probe()
