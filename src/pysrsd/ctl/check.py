@@ -9,7 +9,7 @@ import sys
 from pysrsd.config.settings import unknown_variables
 from pysrsd.ctl import options
 from pysrsd.observe import logs
-from pysrsd.policy.state import Runtime
+from pysrsd.policy.runtime import Runtime
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
 from pysrsd.observe import metrics
 from pysrsd.policy import tables
-from pysrsd.policy.state import Runtime
+from pysrsd.policy.runtime import Runtime
 from pysrsd.service import janitor, privileges, systemd
 from pysrsd.service.hub import Hub
 from pysrsd.service.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory, housekeeping
