@@ -129,8 +129,26 @@ class Runtime:
                 hash_min=self._settings.hash_min,
                 advice=f"a hash-min below {WEAK_HASH_MIN} makes forged hashes easy to guess",
             )
+        self._far_window()
         self._window_logged = ""
         self._check_window()
+
+    def _far_window(self) -> None:
+        window = self.window()
+        if window is None:
+            return
+        ahead = window.days_ahead(self._day())
+        if ahead > self._settings.max_age:
+            log.warning(
+                "concatenated_window_far",
+                date=str(window.before),
+                days_ahead=ahead,
+                last_day=str(window.last_day),
+                advice="classic hashes can be forged, and addresses stamped up to the day "
+                "before this date keep them accepted until the last day: set "
+                "accept-concatenated-before to the day after the last classic hash was minted "
+                "(UTC)",
+            )
 
     def _check_window(self) -> None:
         """Log the acceptance window at start and reload, and once when it closes."""
