@@ -113,16 +113,19 @@ def test_reload_on_sighup_rotates_secrets(tmp_path: Path, secrets: Path) -> None
 
 @pytest.mark.parametrize("how", ["in-place", "rename-over"])
 def test_file_change_reloads_without_signal(tmp_path: Path, secrets: Path, how: str) -> None:
-    with running_daemon(tmp_path, secrets) as daemon, Client(daemon.forward_port) as fwd:
-        before = fwd.get(b"erin@example.com")
-        if how == "in-place":
-            with secrets.open("r+") as handle:
-                handle.write("edited secret value\n")
-                handle.truncate()
-        else:
-            write_secrets(tmp_path / "new", "renamed secret value")
-            os.replace(tmp_path / "new", secrets)
-        assert _eventually(lambda: fwd.get(b"erin@example.com") != before)
+    """A rotation (a new secret on top, the old one kept) is taken without a signal."""
+    with running_daemon(tmp_path, secrets) as daemon:
+        with Client(daemon.forward_port) as fwd, Client(daemon.reverse_port) as rev:
+            before = fwd.get(b"erin@example.com")
+            if how == "in-place":
+                with secrets.open("r+") as handle:
+                    handle.write(f"edited secret value\n{SECRET}\n")
+                    handle.truncate()
+            else:
+                write_secrets(tmp_path / "new", "renamed secret value", SECRET)
+                os.replace(tmp_path / "new", secrets)
+            assert _eventually(lambda: fwd.get(b"erin@example.com") != before)
+            assert rev.get(before[4:-1]) == b"200 erin@example.com\n"
 
 
 def test_broken_secrets_file_keeps_last_good(tmp_path: Path, secrets: Path) -> None:
