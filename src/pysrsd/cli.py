@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pysrsd.service import daemon
 
         _check_account(settings)
-        runtime = Runtime(settings)
+        runtime = Runtime(settings, reread=lambda: settings_from_args(args))  # SIGHUP
         if settings.pidfile is not None:
             privileges.write_pidfile(settings.pidfile)
         try:

@@ -1,16 +1,18 @@
 """What the daemon says at start and at each reload about the state it loaded.
 
-One event per load: ``loaded`` (start), ``reloaded`` (info) or ``reload_failed`` (error), with the counts now in use and the signing
+One event per load: ``loaded`` (start), ``reloaded`` (info; warning when a changed setting
+needs a restart) or ``reload_failed`` (error), with the counts now in use and the signing
 secret's fingerprint, never a secret. Then the advice that applies to what was loaded: too many
 secrets, short secrets, a secrets file open to others, a forgeable hash input or ``hash-min``,
 an acceptance window for classic hashes that reaches further ahead than ``max-age`` days; and
-at a reload asked for, a secrets file that kept none of the previous secrets. The window's
-state is logged at start, at reload, and once more when it closes.
+at a reload, a secrets file that kept none of the previous secrets and a changed domain. The
+window's state is logged at start, at reload, and once more when it closes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -46,6 +48,8 @@ class Reports:
     def loaded(self, event: str, settings: Settings, state: State, **why: str) -> None:
         keyring = state.keyring
         level = log.error if event == "reload_failed" else log.info
+        if why.get("restart_needed"):
+            level = log.warning
         level(
             event,
             **why,
@@ -132,4 +136,21 @@ def secrets_replaced(settings: Settings, previous: int) -> None:
         previous_secrets=previous,
         effect="bounces to addresses signed before now are refused (bad hash)",
         advice="to rotate, put the new secret on top and keep the old ones for max-age days",
+    )
+
+
+def domain_changed(old: Settings, new: Settings) -> None:
+    advice: dict[str, Any] = {}
+    if not new.reverse_any_domain:
+        advice["advice"] = (
+            f"turn on reverse-any-domain for max-age days ({new.max_age}) to keep reversing "
+            f"them, while {old.domain} still routes mail here"
+        )
+    log.warning(
+        "domain_changed",
+        previous=old.domain,
+        domain=new.domain,
+        effect="bounces to SRS addresses at the previous domain are answered 500 (SRS address "
+        "of another domain), as after a restart",
+        **advice,
     )

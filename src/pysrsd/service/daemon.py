@@ -31,7 +31,7 @@ import structlog
 from pysrsd import build
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.observe import metrics
+from pysrsd.observe import logs, metrics
 from pysrsd.policy import tables
 from pysrsd.policy.runtime import Runtime
 from pysrsd.service import janitor, privileges, systemd
@@ -84,9 +84,8 @@ class Daemon:
         self.shown: dict[asyncio.Server, str] = {}  # where a listener is, for its log line
 
     def _codecs(self, name: str) -> tuple[Table | None, Callable[[], Codec]]:
-        max_line = self.settings.max_line
-        if name in ("forward", "reverse"):
-            return Table(name), lambda: TcpTableCodec(max_line, EVENTS_PER_TURN)
+        if name in ("forward", "reverse"):  # max-line as it is now: a reload may change it
+            return Table(name), lambda: TcpTableCodec(self.settings.max_line, EVENTS_PER_TURN)
         if name == "socketmap":
             return None, lambda: SocketmapCodec(EVENTS_PER_TURN)
         raise ConfigError(
@@ -159,7 +158,23 @@ class Daemon:
     def _on_hup(self) -> None:
         systemd.notify("RELOADING=1")
         self.runtime.reload("SIGHUP")
-        systemd.notify("READY=1")
+        self._apply(self.runtime.settings)
+        systemd.notify("READY=1", f"STATUS=serving {self.settings.domain}")
+
+    def _apply(self, settings: Settings) -> None:
+        """What a reload changes outside the State: logs, and limits on connections (new
+        connections get the new max-line; those open keep theirs)."""
+        old, self.settings = self.settings, settings
+        if (settings.log_level, settings.log_format) != (old.log_level, old.log_format):
+            logs.configure(
+                settings.log_level, settings.log_format, journal=systemd.journal_stderr()
+            )
+        self.hub.idle_timeout = settings.idle_timeout
+        if settings.max_connections != old.max_connections:
+            self.hub.max_connections = connection_limit(settings.max_connections, self._reserve())
+
+    def _reserve(self) -> int:
+        return ACCEPT_BATCH * len(self.listeners) + FD_RESERVE
 
     def _on_term(self, signame: str) -> None:
         if self.stop.is_set():
@@ -172,9 +187,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         await self.bind()
         await self._serve_metrics()
-        self.hub.max_connections = connection_limit(
-            self.settings.max_connections, ACCEPT_BATCH * len(self.listeners) + FD_RESERVE
-        )
+        self.hub.max_connections = connection_limit(self.settings.max_connections, self._reserve())
         if os.geteuid() == 0 and (self.settings.user or self.settings.group):
             janitor.start(self.settings.pidfile, tuple(self.unix_sockets))  # stays root
         privileges.drop_privileges(self.settings.user, self.settings.group)

@@ -1,15 +1,18 @@
-"""Reloads: a file read only once it is still, and a secrets file that keeps none of the
-secrets in use taken only when asked for."""
+"""Reloads: a whole new State or none, a file read only once it is still, a secrets file that
+keeps none of the secrets in use taken only when asked for, and a changed configuration
+applied where no new socket is needed."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from harness import write_secrets
 
 from pysrsd.config.settings import Settings
+from pysrsd.errors import ConfigError
 from pysrsd.policy import tables
 from pysrsd.policy.runtime import Runtime
 from pysrsd.wire.lookup import Status, Table
@@ -79,3 +82,47 @@ def test_a_replacement_is_taken_when_asked_for(settings: Settings) -> None:
     assert runtime.reload()  # SIGHUP
     assert forward(runtime) != minted
     assert reverse(runtime, minted) is None
+
+
+# -- SIGHUP: the configuration ----------------------------------------------------------------
+def reread(settings: Settings, **changes: object) -> Callable[[], Settings]:
+    return lambda: settings.model_copy(update=changes)
+
+
+def test_a_changed_configuration_is_applied_through_a_new_state(settings: Settings) -> None:
+    runtime = Runtime(settings, reread=reread(settings, domain="new.example", hash_length=6))
+    before = runtime.state
+    assert runtime.reload()
+    assert runtime.state is not before
+    assert runtime.settings.domain == "new.example"
+    assert forward(runtime).startswith(b"SRS0=") and forward(runtime).endswith(b"@new.example")
+    assert len(forward(runtime).split(b"=")[1]) == 6
+
+
+def test_a_setting_that_needs_a_restart_keeps_its_value(settings: Settings) -> None:
+    wanted = reread(settings, listen=["127.0.0.2"], forward_port=20001, max_age=30)
+    runtime = Runtime(settings, reread=wanted)
+    assert runtime.reload()
+    assert runtime.settings.listen == settings.listen
+    assert runtime.settings.forward_port == settings.forward_port
+    assert runtime.settings.max_age == 30
+
+
+def test_a_database_mode_needs_the_database_opened_at_start(settings: Settings) -> None:
+    runtime = Runtime(settings, reread=reread(settings, original_envelope="auto"))
+    assert runtime.reload()
+    assert runtime.settings.original_envelope == "embedded"
+    assert runtime.envelopes is None and runtime.state.envelopes is None
+
+
+def test_a_bad_configuration_changes_nothing(settings: Settings) -> None:
+    def broken() -> Settings:
+        raise ConfigError("/etc/pysrsd/pysrsd.toml:3: max-age: Input should be at least 1")
+
+    runtime = Runtime(settings, reread=broken)
+    before = runtime.state
+    write_secrets(settings.secrets_file, OTHER, SECRET)  # not taken either: nothing half-done
+    assert not runtime.reload()
+    assert runtime.state is before
+    assert runtime.settings is settings
+    assert (runtime.reloads_ok, runtime.reloads_failed) == (0, 1)
