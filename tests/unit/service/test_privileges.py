@@ -177,6 +177,23 @@ CHILD = textwrap.dedent(
 )
 
 
+def in_a_child(program: str, *args: str) -> str:
+    """What ``program`` prints, run by a fresh Python as root (skipped when not root)."""
+    if os.geteuid() != 0:
+        if REQUIRE_SYSTEM:
+            pytest.fail("PYSRSD_REQUIRE_SYSTEM=1 but not running as root")
+        pytest.skip("needs root")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.run(
+        [sys.executable, "-c", program, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    ).stdout.strip()
+
+
 @pytest.mark.parametrize(
     ("user", "group", "gid"),
     [
@@ -185,19 +202,7 @@ CHILD = textwrap.dedent(
     ],
 )
 def test_real_drop_in_a_child(user: str, group: str, gid: int) -> None:
-    if os.geteuid() != 0:
-        if REQUIRE_SYSTEM:
-            pytest.fail("PYSRSD_REQUIRE_SYSTEM=1 but not running as root")
-        pytest.skip("needs root")
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, user, group],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd="/",
-    ).stdout.strip()
+    out = in_a_child(CHILD, user, group)
     uid = NOBODY.pw_uid
     assert out == f"{(uid, uid, uid)} {(gid, gid, gid)} [{gid}] no"
 
@@ -216,15 +221,7 @@ LOCKED = textwrap.dedent(
 def test_real_drop_sets_no_new_privileges_and_empties_the_bounding_set() -> None:
     """After the drop, NoNewPrivs was 0 and the bounding set full: a set-user-ID program or
     one with file capabilities run by the daemon's account would still gain privileges."""
-    if os.geteuid() != 0:
-        if REQUIRE_SYSTEM:
-            pytest.fail("PYSRSD_REQUIRE_SYSTEM=1 but not running as root")
-        pytest.skip("needs root")
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    out = subprocess.run(
-        [sys.executable, "-c", LOCKED], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert out == ["1", "0"]
+    assert in_a_child(LOCKED).split() == ["1", "0"]
 
 
 def test_the_last_capability_is_found_without_proc_sys(
