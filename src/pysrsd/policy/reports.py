@@ -47,8 +47,8 @@ class Reports:
 
     def loaded(self, event: str, settings: Settings, state: State, **why: str) -> None:
         keyring = state.keyring
-        level = log.error if event == "reload_failed" else log.info
-        if why.get("restart_needed"):
+        level = log.info if event != "reload_failed" else log.error
+        if event == "reloaded" and why.get("restart_needed"):
             level = log.warning
         level(
             event,
