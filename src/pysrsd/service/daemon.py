@@ -36,6 +36,7 @@ from pysrsd.policy import tables
 from pysrsd.policy.runtime import Runtime
 from pysrsd.service import janitor, privileges, systemd
 from pysrsd.service.hub import Hub
+from pysrsd.service.reloads import Reloads
 from pysrsd.service.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory, housekeeping
 from pysrsd.service.unix_socket import bind_unix
 from pysrsd.wire.lookup import Codec, Table
@@ -155,12 +156,6 @@ class Daemon:
             ) from None
         self.listeners.append(("metrics", server))
 
-    def _on_hup(self) -> None:
-        systemd.notify("RELOADING=1")
-        self.runtime.reload("SIGHUP")
-        self._apply(self.runtime.settings)
-        systemd.notify("READY=1", f"STATUS=serving {self.settings.domain}")
-
     def _apply(self, settings: Settings) -> None:
         """What a reload changes outside the State: logs, and limits on connections (new
         connections get the new max-line; those open keep theirs)."""
@@ -192,7 +187,7 @@ class Daemon:
             janitor.start(self.settings.pidfile, tuple(self.unix_sockets))  # stays root
         privileges.drop_privileges(self.settings.user, self.settings.group)
         privileges.refuse_root(self.settings.allow_root)
-        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+        loop.add_signal_handler(signal.SIGHUP, Reloads(self.runtime, self._apply).signalled)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_term, sig.name)
         for name, server in self.listeners:
