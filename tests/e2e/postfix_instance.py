@@ -44,7 +44,15 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from harness import SECRET, Daemon, free_ports, require, running_daemon, write_secrets
+from harness import (
+    SECRET,
+    Daemon,
+    free_ports,
+    require,
+    running_daemon,
+    settled,
+    write_secrets,
+)
 
 from pysrsd.ctl import forwarded, postconf
 from pysrsd.ctl.postconf import Postfix
@@ -305,6 +313,7 @@ class PostfixInstance:
                 with suppress(FileNotFoundError):
                     shutil.copy(Path("/etc") / name, self.queue_dir / "etc" / name)
         (self.config_dir / "master.cf").write_text(master_cf)
+        settled(self.config_dir)
 
     def postfix(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -593,6 +602,7 @@ def forwarded_only_layout(maps: Mapping[str, str], port: int, config_dir: Path) 
     for step in postconf.steps(postfix, forwarded.plan(postfix, forward, reverse, port)):
         if step.action is not None:
             step.action()
+            settled(config_dir)
 
 
 @contextmanager

@@ -181,6 +181,10 @@ def _runner(command: list[str]) -> Callable[[], None]:
 
 def _backup(path: Path, stamp: str) -> Step:
     backup = path.with_name(f"{path.name}.pysrsd-{stamp}")
+    for count in range(1, 100):  # another run this second: never over an earlier backup
+        if not backup.exists():
+            break
+        backup = path.with_name(f"{path.name}.pysrsd-{stamp}.{count}")
 
     def copy() -> None:
         shutil.copy2(path, backup)
