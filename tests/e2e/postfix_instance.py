@@ -488,12 +488,12 @@ EXCLUDED_DOMAIN = "excluded.example"
 EXPECTED_WARNINGS = ("Illegal address syntax from localhost[127.0.0.1] in RCPT command",)
 
 
-def tcp_maps(daemon: Daemon) -> dict[str, str]:
+def tcp_maps(forward_port: int, reverse_port: int) -> dict[str, str]:
     """examples/main.cf, with the daemon's ports."""
     return {
-        "sender_canonical_maps": f"tcp:127.0.0.1:{daemon.forward_port}",
+        "sender_canonical_maps": f"tcp:127.0.0.1:{forward_port}",
         "sender_canonical_classes": "envelope_sender",
-        "recipient_canonical_maps": f"tcp:127.0.0.1:{daemon.reverse_port}",
+        "recipient_canonical_maps": f"tcp:127.0.0.1:{reverse_port}",
         "recipient_canonical_classes": "envelope_recipient, header_recipient",
     }
 
@@ -590,7 +590,7 @@ Maps = Callable[[Daemon, Path], dict[str, str]]
 
 
 def _tcp(daemon: Daemon, _sock: Path) -> dict[str, str]:
-    return tcp_maps(daemon)
+    return tcp_maps(daemon.forward_port, daemon.reverse_port)
 
 
 def forwarded_only_layout(maps: Mapping[str, str], port: int, config_dir: Path) -> None:
@@ -608,7 +608,7 @@ def forwarded_only_layout(maps: Mapping[str, str], port: int, config_dir: Path) 
 @contextmanager
 def world(
     *daemon_args: str,
-    maps: Maps = lambda daemon, _sock: tcp_maps(daemon),
+    maps: Maps = _tcp,
     chroot: bool = False,
     forwarded_only: bool = False,
     outside: str | None = None,
