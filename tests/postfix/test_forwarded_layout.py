@@ -172,6 +172,20 @@ def test_check_names_a_half_configured_layout_with_the_command_that_fixes_it(
     assert "forwarded-only layout, complete" in mended.stdout
 
 
+def test_a_relay_transport_of_the_administrators_own_is_kept(applied: Path, tmp_path: Path) -> None:
+    """A backup MX keeps the senders of its relay_domains: the layout stays complete."""
+    edit(applied, "-e", "relay_transport = relay")
+    result = check(applied, tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "forwarded-only layout, complete" in result.stdout
+    args = ("setup", DOMAIN, "--forwarded-only", "--postfix", "--dry-run")
+    again = ctl(*args, env={"MAIL_CONFIG": str(applied)})
+    assert "ok      main.cf: relay_transport = relay kept: relay_domains keep senders" in (
+        again.stdout
+    )
+    assert [x for x in again.stdout.splitlines() if x.startswith("would   post")] == []
+
+
 @pytest.mark.parametrize(
     ("setting", "said"),
     [

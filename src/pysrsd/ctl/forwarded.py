@@ -148,10 +148,10 @@ def plan(postfix: Postfix, forward: str, reverse: str, port: int = PORT) -> list
     edits.append(parameter(postfix, "default_transport", hop, out))
     edits.append(_probes(postfix, "default", "smtp"))
     relay = postfix.get("relay_transport")
-    if relay in ("relay", "relay:") or relay.startswith(f"{HOP}:"):
+    if not postfix.explicit("relay_transport") or relay.startswith(f"{HOP}:"):
         edits.append(parameter(postfix, "relay_transport", hop, out + " (relay_domains)"))
         edits.append(_probes(postfix, "relay", "relay"))
-    else:
+    else:  # the administrator's own choice, e.g. a backup MX that keeps senders
         edits.append(Edit(f"main.cf: relay_transport = {relay} kept: relay_domains keep senders"))
     reverse_map = filtered(reverse)
     why = "wanted: the reverse map, asked only for addresses that look like SRS ones"

@@ -55,6 +55,10 @@ class Postfix:
         """The raw main.cf value ($names not expanded); empty if unset and empty by default."""
         return self._read("-h", name).rstrip("\n")
 
+    def explicit(self, name: str) -> bool:
+        """Whether main.cf sets ``name`` (rather than leaving it to Postfix's default)."""
+        return bool(self._read("-n", name).strip())
+
     def service(self, key: str) -> tuple[str, ...] | None:
         """The eight master.cf columns of service ``name/type``, or None if there is none."""
         fields = tuple(self._read("-M", key).split()[:8])
