@@ -13,9 +13,19 @@ from typing import Any
 
 from setuptools import setup  # type: ignore[import-untyped]
 
-# The lookup path: codecs, policy, engine, hashes, connection bookkeeping. Not guarded.py
-# (it extends pysrs's interpreted class) nor server.py (it extends asyncio's protocol class).
-COMPILED = ["lookup", "tcp_table", "socketmap", "hashing", "engine", "tables", "refusals", "hub"]
+# The lookup path: codecs, policy, engine, hashes, connection bookkeeping. Not srs/guarded.py
+# (it extends pysrs's interpreted class) nor service/server.py (it extends asyncio's protocol
+# class).
+COMPILED = [
+    "wire/lookup",
+    "wire/tcp_table",
+    "wire/socketmap",
+    "srs/hashing",
+    "srs/engine",
+    "policy/tables",
+    "policy/refusals",
+    "service/hub",
+]
 
 
 def ext_modules() -> list[Any]:

@@ -60,7 +60,7 @@ from pathlib import Path
 import servers
 from servers import DOMAIN, SECRET, Server
 
-from pysrsd.envelopes import alias
+from pysrsd.policy.envelopes import alias
 
 CONFIGS = {  # name: (--original-envelope, store)
     "embedded": ("embedded", ""),

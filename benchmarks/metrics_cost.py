@@ -19,14 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from pysrsd import logs, metrics, tables
-from pysrsd.engine import Engine, Rewritten
-from pysrsd.hub import Hub
-from pysrsd.lookup import Table
-from pysrsd.server import Connection
-from pysrsd.settings import Settings
-from pysrsd.state import Runtime
-from pysrsd.tcp_table import TcpTableCodec, quote
+from pysrsd.config.settings import Settings
+from pysrsd.observe import logs, metrics
+from pysrsd.policy import tables
+from pysrsd.policy.state import Runtime
+from pysrsd.service.hub import Hub
+from pysrsd.service.server import Connection
+from pysrsd.srs.engine import Engine, Rewritten
+from pysrsd.wire.lookup import Table
+from pysrsd.wire.tcp_table import TcpTableCodec, quote
 
 DOMAIN = "bench.example"
 SECRET = b"metrics-cost-secret-0123456789"

@@ -24,13 +24,13 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from pysrsd import tables
-    from pysrsd.exclusions import parse_exclusions
-    from pysrsd.keyring import Keyring
-    from pysrsd.lookup import Query, Status, Table
-    from pysrsd.settings import Settings
-    from pysrsd.state import build_state
-    from pysrsd.tcp_table import MAX_REPLY, TcpTableCodec
+    from pysrsd.config.keyring import Keyring
+    from pysrsd.config.settings import Settings
+    from pysrsd.policy import tables
+    from pysrsd.policy.exclusions import parse_exclusions
+    from pysrsd.policy.state import build_state
+    from pysrsd.wire.lookup import Query, Status, Table
+    from pysrsd.wire.tcp_table import MAX_REPLY, TcpTableCodec
 
 import structlog
 

@@ -1,1 +1,1 @@
-"""pysrsd reliability suite (issue 4): ``python -m reliability --short`` / ``--full``."""
+"""pysrsd reliability suite: ``python -m reliability --short`` / ``--full``."""

@@ -1,4 +1,4 @@
-"""Scenario: the metrics endpoint under load and a reload storm (issue 12).
+"""Scenario: the metrics endpoint under load and a reload storm.
 
 A daemon with ``--metrics`` serves a checked, pipelined load while it gets a SIGHUP every few
 milliseconds and a scraper asks for ``/metrics`` every 50 ms. Every scrape must be answered

@@ -1,4 +1,4 @@
-"""The scenarios of issue 4, item 2. Each starts its own daemon, runs a bounded load next to
+"""The reliability scenarios. Each starts its own daemon, runs a bounded load next to
 the fault it injects, and returns a ``Result``. ``Size`` holds the short (CI) and full figures.
 """
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from oracles import require_oracles
 
-import pysrsd.settings
+import pysrsd.config.settings
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,9 @@ def hermetic_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.upper().startswith("PYSRSD_"):
             monkeypatch.delenv(name)
-    monkeypatch.setattr(pysrsd.settings, "DEFAULT_CONFIG", tmp_path / "absent" / "pysrsd.toml")
+    monkeypatch.setattr(
+        pysrsd.config.settings, "DEFAULT_CONFIG", tmp_path / "absent" / "pysrsd.toml"
+    )
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pysrsd.tcp_table import unquote
+from pysrsd.wire.tcp_table import unquote
 
 DOMAIN = "fwd.example"
 SECRET = "test-secret-for-pysrsd"
@@ -169,7 +169,7 @@ class Client:
         return self.reader.readline(8192)
 
     def get(self, key: bytes) -> bytes:
-        from pysrsd.tcp_table import quote
+        from pysrsd.wire.tcp_table import quote
 
         self.send(b"get " + quote(key) + b"\n")
         return self.reply()

@@ -1,6 +1,6 @@
 """Reference SRS implementations ("oracles") driven in bulk, and the address corpus fed to them.
 
-Not a test module: ``tests/unit/test_engine_oracles.py`` imports it. The oracles are Debian's
+Not a test module: ``tests/unit/srs/test_engine_oracles.py`` imports it. The oracles are Debian's
 ``srs`` package (Mail::SRS, Perl) and ``postsrsd`` 1.10 (libsrs2 in C), plus ``faketime`` to run
 postsrsd on another day. Everything here works on bytes: an address is any byte string.
 

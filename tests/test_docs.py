@@ -29,9 +29,9 @@ from oracles import (
     require_oracles,
 )
 
-from pysrsd.config_errors import flag, variable
-from pysrsd.engine import Engine, Rewritten, Unchanged
-from pysrsd.settings import Settings
+from pysrsd.config.config_errors import flag, variable
+from pysrsd.config.settings import Settings
+from pysrsd.srs.engine import Engine, Rewritten, Unchanged
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

@@ -18,10 +18,12 @@ from typing import Any, NoReturn
 
 import structlog
 
-from pysrsd import __version__, build, logs, privileges, systemd
-from pysrsd.config_errors import variable
+from pysrsd import __version__, build
+from pysrsd.config.config_errors import variable
+from pysrsd.config.settings import DEFAULT_CONFIG, Settings, load, unknown_variables
 from pysrsd.errors import ConfigError
-from pysrsd.settings import DEFAULT_CONFIG, Settings, load, unknown_variables
+from pysrsd.observe import logs
+from pysrsd.service import privileges, systemd
 
 EXIT_CONFIG = 2
 
@@ -298,8 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from_args(args)
         logs.configure(settings.log_level, settings.log_format, journal=systemd.journal_stderr())
         _warn_unknown_variables()
-        from pysrsd import daemon
-        from pysrsd.state import Runtime
+        from pysrsd.policy.state import Runtime
+        from pysrsd.service import daemon
 
         _check_account(settings)
         runtime = Runtime(settings)

@@ -1,5 +1,5 @@
 """Mail scenarios' building blocks: send through the forwarder and see what the sink got;
-mint and reverse SRS addresses with pysrsd.engine.Engine and a known secret (an independent
+mint and reverse SRS addresses with pysrsd.srs.engine.Engine and a known secret (an independent
 check: the daemon under test is never asked)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import uuid
 from harness import DOMAIN, SECRET
 from postfix_instance import WAIT, Delivery, World
 
-from pysrsd.engine import Engine, Rewritten
-from pysrsd.hashing import Alphabet
+from pysrsd.srs.engine import Engine, Rewritten
+from pysrsd.srs.hashing import Alphabet
 
 FORWARD_TO = "bob@gmail.example"
 ALIAS = f"fwd@{DOMAIN}"

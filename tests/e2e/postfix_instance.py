@@ -563,7 +563,7 @@ def postfix_running(
 
 
 def socketmap_maps(daemon: Daemon, sock: Path) -> dict[str, str]:
-    """examples/main.cf's socketmap variant (issue 6), without proxy: (no chroot here)."""
+    """examples/main.cf's socketmap variant, without proxy: (no chroot here)."""
     return {
         "sender_canonical_maps": f"socketmap:unix:{sock}:forward",
         "sender_canonical_classes": "envelope_sender",

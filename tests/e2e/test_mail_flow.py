@@ -1,9 +1,9 @@
-"""Real mail through a real Postfix using pysrsd (issue 3 item 5).
+"""Real mail through a real Postfix using pysrsd.
 
 A private Postfix (tests/e2e/postfix_instance.py) with examples/main.cf's maps forwards
 fwd@fwd.example to bob@gmail.example; every non-local domain is relayed to an aiosmtpd sink,
 "the outside world". Senders are checked where they matter, in MAIL FROM as the sink receives
-it, and reversed with the same secret by pysrsd.engine.Engine, never by the daemon under test.
+it, and reversed with the same secret by pysrsd.srs.engine.Engine, never by the daemon under test.
 """
 
 from __future__ import annotations
@@ -95,9 +95,10 @@ def test_hash_with_plus_survives_recipient_delimiter(shared_world: World) -> Non
 def test_boundary_shifted_bounce_is_refused_at_rcpt(
     shared_world: World, sender: str, shift
 ) -> None:  # type: ignore[no-untyped-def]
-    """Issue 9 section 1: a forwarded sender's SRS address, with characters moved between the
-    host and the user field, is the same classic HMAC input; the default (separated) hash
-    binds the boundary, so Postfix refuses the shifted bounce while the genuine one passes."""
+    """Boundary binding, end to end: a forwarded sender's SRS address, with characters moved
+    between the host and the user field, is the same classic HMAC input; the default
+    (separated) hash binds the boundary, so Postfix refuses the shifted bounce while the
+    genuine one passes."""
     sender = sender.format(t=token())
     genuine = forward(shared_world, sender).mail_from
     shifted = shift(genuine)

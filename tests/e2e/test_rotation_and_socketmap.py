@@ -1,5 +1,5 @@
-"""Scenarios that need a forwarder of their own: rotating the secret under load (issue 3
-item 5) and the socketmap protocol over a unix socket (issue 6 item 4)."""
+"""Scenarios that need a forwarder of their own: rotating the secret under load and
+the socketmap protocol over a unix socket."""
 
 from __future__ import annotations
 

@@ -22,16 +22,16 @@ from harness import require
 ROOT = Path(__file__).resolve().parents[2]
 # The tests of the compiled modules, and the real daemon answering over sockets.
 AGAIN = [
-    "tests/unit/test_engine.py",
-    "tests/unit/test_engine_oracles.py",
-    "tests/unit/test_hashing.py",
-    "tests/unit/test_hash_boundaries.py",
-    "tests/unit/test_known_answers.py",
-    "tests/unit/test_tcp_table.py",
-    "tests/unit/test_socketmap.py",
-    "tests/unit/test_stream_limits.py",
-    "tests/unit/test_tables.py",
-    "tests/unit/test_properties_policy.py",
+    "tests/unit/srs/test_engine.py",
+    "tests/unit/srs/test_engine_oracles.py",
+    "tests/unit/srs/test_hashing.py",
+    "tests/unit/srs/test_hash_boundaries.py",
+    "tests/unit/srs/test_known_answers.py",
+    "tests/unit/wire/test_tcp_table.py",
+    "tests/unit/wire/test_socketmap.py",
+    "tests/unit/wire/test_stream_limits.py",
+    "tests/unit/policy/test_tables.py",
+    "tests/unit/policy/test_properties_policy.py",
     "tests/integration/test_daemon.py",
 ]
 
@@ -58,7 +58,7 @@ def compiled_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_lookup_path_is_compiled(compiled_tree: Path) -> None:
-    built = sorted(p.name.split(".")[0] for p in (compiled_tree / "src/pysrsd").glob("*.so"))
+    built = sorted(p.name.split(".")[0] for p in (compiled_tree / "src/pysrsd").rglob("*.so"))
     assert built == sorted(
         ["engine", "hashing", "hub", "lookup", "refusals", "socketmap", "tables", "tcp_table"]
     )

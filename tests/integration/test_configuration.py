@@ -1,4 +1,4 @@
-"""Black-box: the real ``pysrsd`` command, given the configuration mistakes of issue 10."""
+"""Black-box: the real ``pysrsd`` command, given common configuration mistakes."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
   a stub, because verify insists the binary exists) must print nothing at all: verify exits 0
   even on unknown keys, so silence is the real check; a mutated copy proves it can fail.
 * ``systemd-sysusers --root`` creates the account from the shipped sysusers.d file.
-* ``systemd-socket-activate`` hands sockets to ``pysrsd.systemd.listen_fds`` by name, and to
+* ``systemd-socket-activate`` hands sockets to ``pysrsd.service.systemd.listen_fds`` by name, and to
   the real daemon, which answers on them and sends ``READY=1`` to a socket the test owns.
 
 A missing tool skips, unless PYSRSD_REQUIRE_SYSTEM=1 makes it a failure.
@@ -175,7 +175,7 @@ def connect(port: int) -> socket.socket:
 LISTEN_FDS_PROBE = textwrap.dedent(
     """
     import os
-    from pysrsd.systemd import listen_fds
+    from pysrsd.service.systemd import listen_fds
     socks = listen_fds()
     left = sorted(k for k in os.environ if k.startswith("LISTEN_"))
     for name in sorted(socks):

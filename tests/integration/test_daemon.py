@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from harness import DOMAIN, SECRET, Client, free_ports, running_daemon, write_secrets
 
-from pysrsd.engine import Engine, Rewritten
+from pysrsd.srs.engine import Engine, Rewritten
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_forward_matches_engine_with_same_secret(tmp_path: Path, secrets: Path) 
         for address in [b"bob@example.org", "Ünï@exämple.com".encode(), b"SRS0=a=b=c=d@x.org"]:
             expected = engine.forward(address)
             assert isinstance(expected, Rewritten)
-            from pysrsd.tcp_table import quote
+            from pysrsd.wire.tcp_table import quote
 
             assert fwd.get(address) == b"200 " + quote(expected.address) + b"\n"
 
@@ -271,7 +271,7 @@ def test_bad_configuration_exits_2_with_one_line(
 
 
 def test_each_reload_logs_one_event_that_says_what_was_kept(tmp_path: Path, secrets: Path) -> None:
-    """Issue 10: a failed secrets reload was followed by a 'reloaded' line that read as a
+    """A failed secrets reload used to be followed by a 'reloaded' line that read as a
     success. Now: one event per reload, 'reload_failed' naming what was kept and why."""
     with running_daemon(tmp_path, secrets) as daemon:
         secrets.write_text("")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from harness import DOMAIN, SECRET, Client, running_daemon, write_secrets
 
-from pysrsd.engine import Engine, Rewritten
-from pysrsd.socketmap import encode_netstring
-from pysrsd.tcp_table import quote, unquote
+from pysrsd.srs.engine import Engine, Rewritten
+from pysrsd.wire.socketmap import encode_netstring
+from pysrsd.wire.tcp_table import quote, unquote
 
 LOOPS = ["asyncio", "uvloop"]
 

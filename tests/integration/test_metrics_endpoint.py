@@ -19,9 +19,9 @@ import pytest
 from harness import DOMAIN, SECRET, Client, free_ports, require, running_daemon, write_secrets
 from prometheus_client.parser import text_string_to_metric_families
 
-from pysrsd.engine import Engine, Rewritten
-from pysrsd.metrics_http import MAX_SCRAPERS
-from pysrsd.socketmap import encode_netstring
+from pysrsd.observe.metrics_http import MAX_SCRAPERS
+from pysrsd.srs.engine import Engine, Rewritten
+from pysrsd.wire.socketmap import encode_netstring
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 TIMEOUT = 10.0

@@ -13,9 +13,9 @@ import pytest
 from harness import require, write_secrets
 from prometheus_client.registry import CollectorRegistry
 
-from pysrsd import metrics
-from pysrsd.settings import Settings
-from pysrsd.state import Runtime
+from pysrsd.config.settings import Settings
+from pysrsd.observe import metrics
+from pysrsd.policy.state import Runtime
 
 CONTRIB = Path(__file__).resolve().parents[2] / "contrib" / "prometheus"
 ALERTS = CONTRIB / "pysrsd-alerts.yml"

@@ -1,4 +1,4 @@
-"""Regression tests for faults found by the reliability suite (issue 4). Each starts the real
+"""Regression tests for faults found by the reliability suite. Each starts the real
 daemon on loopback port 0 and reproduces one attack that used to break it."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pysrsd.hub import Hub
+from pysrsd.service.hub import Hub
 
 _LISTENING = re.compile(r"event='listening' table='(\w+)' address='127\.0\.0\.1:(\d+)'")
 

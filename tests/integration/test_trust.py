@@ -88,7 +88,7 @@ def test_config_file_writable_by_others_is_refused(tmp_path: Path, mode: int, wh
 
 
 def test_socketmap_only_mode_opens_no_tcp_table_port(tmp_path: Path) -> None:
-    from pysrsd import socketmap
+    from pysrsd.wire import socketmap
 
     secrets = write_secrets(tmp_path / "secrets", SECRET)
     path = tmp_path / "socketmap.sock"

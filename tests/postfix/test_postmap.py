@@ -26,7 +26,7 @@ def _keys() -> list[bytes]:
     keys: list[bytes] = []
     for shape, addresses in sorted(corpus_by_shape().items()):
         if "quoted" in shape or "two-at" in shape:
-            continue  # documented divergences: tests/unit/test_engine_oracles.py
+            continue  # documented divergences: tests/unit/srs/test_engine_oracles.py
         if shape == "raw-latin1":
             continue  # Postfix itself refuses non-UTF-8 keys ("malformed UTF-8")
         keys += [a for a in addresses if not any(c in a for c in b' \t\r\n"')]

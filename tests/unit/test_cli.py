@@ -14,8 +14,8 @@ import pytest
 from harness import free_ports
 
 from pysrsd.cli import EXIT_CONFIG, _daemon_parser, settings_from_args
+from pysrsd.config.settings import Settings, unknown_variables
 from pysrsd.errors import ConfigError
-from pysrsd.settings import Settings, unknown_variables
 
 pytestmark = pytest.mark.usefixtures("hermetic_settings")
 

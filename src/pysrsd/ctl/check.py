@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pysrsd import cli, logs
+from pysrsd import cli
+from pysrsd.config.settings import unknown_variables
 from pysrsd.ctl import options, postfix_check
 from pysrsd.ctl.postconf import Postfix
-from pysrsd.settings import unknown_variables
-from pysrsd.state import Runtime
+from pysrsd.observe import logs
+from pysrsd.policy.state import Runtime
 
 
 def run(args: argparse.Namespace) -> int:

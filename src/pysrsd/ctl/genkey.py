@@ -18,8 +18,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from pysrsd import privileges
 from pysrsd.errors import ConfigError
+from pysrsd.service import privileges
 
 SECRET_BYTES = 32  # 256 bits, written as 43 base64url characters
 DAEMON_ACCOUNT = "pysrsd"

@@ -18,10 +18,10 @@ import argparse
 import time
 from dataclasses import dataclass
 
+from pysrsd.config.settings import Settings
 from pysrsd.ctl import options
 from pysrsd.ctl.probe import Endpoint
 from pysrsd.errors import ConfigError
-from pysrsd.settings import Settings
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 LABELS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")

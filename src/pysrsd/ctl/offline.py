@@ -9,10 +9,11 @@ import argparse
 import os
 import sys
 
-from pysrsd import logs, tables
 from pysrsd.ctl import options
-from pysrsd.lookup import Status, Table
-from pysrsd.state import Runtime
+from pysrsd.observe import logs
+from pysrsd.policy import tables
+from pysrsd.policy.state import Runtime
+from pysrsd.wire.lookup import Status, Table
 
 EXIT_NOT_FOUND = 1
 

@@ -7,7 +7,7 @@ import argparse
 import functools
 
 from pysrsd import cli
-from pysrsd.settings import Settings
+from pysrsd.config.settings import Settings
 
 
 @functools.cache

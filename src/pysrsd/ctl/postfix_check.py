@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 import shlex
 
+from pysrsd.config.settings import Settings
 from pysrsd.ctl import forwarded, layout
 from pysrsd.ctl.postconf import Postfix, split_maps
-from pysrsd.settings import Settings
 
 _PORT = re.compile(r":\[127\.0\.0\.1\]:(\d+)$")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from pysrsd.socketmap import encode_request
-from pysrsd.tcp_table import quote, unquote
+from pysrsd.wire.socketmap import encode_request
+from pysrsd.wire.tcp_table import quote, unquote
 
 MAX_REPLY = 100_100  # a socketmap reply (100,000 bytes) with its netstring framing
 

@@ -12,9 +12,9 @@ import socket
 import sys
 
 from pysrsd import cli
+from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.settings import Settings
-from pysrsd.tcp_table import quote, unquote
+from pysrsd.wire.tcp_table import quote, unquote
 
 EXIT_NOT_FOUND, EXIT_TEMP = 1, 3
 

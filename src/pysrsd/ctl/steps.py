@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from pysrsd.config.settings import _LABEL
 from pysrsd.ctl import layout
 from pysrsd.errors import ConfigError
-from pysrsd.settings import _LABEL
 
 SHIPPED = resources.files("pysrsd") / "contrib"
 

@@ -1,0 +1,96 @@
+"""The envelope database: where a forwarded sender is kept when it is not embedded.
+
+Contract (the formats are postsrsd 2.x's, so that both daemons can share one database):
+- ``alias(address)`` is ``BASE32HEX(SHA1(address)) + "@1"``: 32 characters from
+  ``0-9A-V`` (RFC 4648 section 7, no padding for 20 bytes), over the address bytes exactly as
+  received. The engine signs this alias like any sender, giving ``SRS0=HHHH=TT=1=KEY@DOMAIN``;
+  the reverse of that address gives the alias back, upper-cased to undo case smashing.
+- The whole alias (``KEY@1``) is the database key: SQLite row ``kv(k, v, lt)`` with ``lt`` the
+  Unix time the row expires; Redis key ``PostSRSd/KEY@1`` set with ``SETEX`` and a TTL of
+  max-age days.
+- A store either answers or raises ``StoreError`` (unreachable, locked, read-only, ...): it
+  never turns a fault into "unknown alias", so the policy can answer 400 instead of 500.
+
+Two kinds of store: ``SyncStore`` (SQLite, a local file: microseconds, called on the event
+loop) and ``AsyncStore`` (Redis, network I/O: awaited). ``database.open_store`` picks one from
+the ``envelope_database`` setting; it never fails because the database is down (the first
+operation reports that, and the next one tries again).
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import hashlib
+
+ALIAS_HOST = b"@1"
+_BASE32HEX = b"0123456789ABCDEFGHIJKLMNOPQRSTUV"
+_ALIAS_LENGTH = 32 + len(ALIAS_HOST)  # base32hex of a 20-byte SHA-1 has no padding
+DAY = 86400
+
+
+class StoreError(Exception):
+    """The database could not do what was asked; the caller answers 400 or falls back."""
+
+
+def display(uri: str) -> str:
+    """``uri`` fit for a log line: a password in ``redis://user:password@host`` is dropped."""
+    scheme, sep, rest = uri.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else uri
+
+
+def alias(address: bytes) -> bytes:
+    """postsrsd 2.x's database alias for ``address`` (src/srs.c, postsrsd_forward)."""
+    return base64.b32hexencode(hashlib.sha1(address, usedforsecurity=False).digest()) + ALIAS_HOST
+
+
+def is_alias(address: bytes) -> bool:
+    """True for what the reverse of a database SRS address yields: ``KEY@1``, KEY the 32
+    base32hex characters of a SHA-1 (any case). postsrsd 2.x takes every ``user@1`` for an
+    alias; the key's shape keeps a sender at a domain ``1`` (not a key) an ordinary sender."""
+    return (
+        len(address) == _ALIAS_LENGTH
+        and address.endswith(ALIAS_HOST)
+        and address[:-2].upper().translate(None, _BASE32HEX) == b""
+    )
+
+
+class SyncStore(abc.ABC):
+    """A local store, called on the event loop. A base class, not a ``runtime_checkable``
+    Protocol: ``tables.lookup`` asks ``isinstance`` of every database lookup, and a protocol
+    check costs 7-12 µs on Python 3.11 against 0.2 µs for an ABC."""
+
+    @abc.abstractmethod
+    def get(self, key: bytes) -> bytes | None:
+        """The sender stored under ``key`` if it has not expired; raises ``StoreError``."""
+
+    @abc.abstractmethod
+    def put(self, key: bytes, value: bytes, ttl: int) -> None:
+        """Store ``value`` for ``ttl`` seconds; raises ``StoreError``."""
+
+    @abc.abstractmethod
+    def purge(self, limit: int) -> int:
+        """Delete up to ``limit`` expired entries; return how many (0: nothing left)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class AsyncStore(abc.ABC):
+    """A network store, awaited."""
+
+    @abc.abstractmethod
+    async def get(self, key: bytes) -> bytes | None: ...
+
+    @abc.abstractmethod
+    async def put(self, key: bytes, value: bytes, ttl: int) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise ``StoreError`` if the database cannot be reached now."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
+Store = SyncStore | AsyncStore

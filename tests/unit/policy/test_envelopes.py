@@ -1,0 +1,193 @@
+"""Envelope database: postsrsd 2.x's formats (computed here from its documented form, not from
+our output), the SQLite store, and the policy of ``original_envelope`` in the tables."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pysrsd.config.keyring import Keyring
+from pysrsd.policy import tables
+from pysrsd.policy.envelopes import StoreError, alias, display, is_alias
+from pysrsd.policy.envelopes.database import PURGE_BATCH, EnvelopeDatabase
+from pysrsd.policy.envelopes.sqlite_store import SqliteStore
+from pysrsd.policy.exclusions import parse_exclusions
+from pysrsd.policy.state import Policy, State
+from pysrsd.srs.engine import Engine
+from pysrsd.wire.lookup import Answer, Status, Table
+
+NOW = 1_760_000_000.0
+DOMAIN = b"fwd.example"
+SECRET = b"envelopes unit secret"
+TTL = 21 * 86400
+B32HEX = "0123456789ABCDEFGHIJKLMNOPQRSTUV"  # RFC 4648 section 7
+LONG = b"a-very-long-local-part-of-a-mailing-list-bounce-address+tag@lists.example.org"
+
+
+def postsrsd_key(address: bytes) -> bytes:
+    """BASE32HEX(SHA1(address)) + "@1", from the RFC's definition: 5 bits a character."""
+    number = int.from_bytes(hashlib.sha1(address).digest(), "big")  # 160 bits = 32 chars
+    chars = [B32HEX[(number >> (5 * (31 - i))) & 31] for i in range(32)]
+    return "".join(chars).encode() + b"@1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_state(mode: str, store: SqliteStore | None) -> State:
+    engine = Engine([SECRET], DOMAIN, clock=lambda: NOW)
+    keyring = Keyring((SECRET,), "fp", too_open=False)
+    policy = Policy(DOMAIN, False, False, mode, TTL)
+    envelopes = EnvelopeDatabase(store, "test") if store is not None else None
+    return State(engine, parse_exclusions(b""), keyring, policy, envelopes)
+
+
+def answer(state: State, table: Table, key: bytes) -> Answer:
+    result = tables.lookup(state, table, key)
+    assert isinstance(result, Answer)  # SQLite is synchronous
+    return result
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        pytest.param(b"alice@example.com", id="plain"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b"Bob@Example.COM", id="case-kept"),
+        pytest.param("j\u00f6rg@b\u00fccher.example".encode(), id="utf8"),
+    ],
+)
+def test_alias_is_postsrsd_key(address: bytes) -> None:
+    assert alias(address) == postsrsd_key(address)
+    assert is_alias(alias(address)) and is_alias(alias(address).lower())
+
+
+def test_sqlite_schema_is_postsrsd_and_shared(tmp_path: Path) -> None:
+    path = tmp_path / "senders.db"
+    clock = Clock()
+    store = SqliteStore(str(path), clock)
+    store.put(b"KEY1@1", b"alice@example.com", TTL)
+    db = sqlite3.connect(path)
+    columns = [(row[1], row[2], row[3]) for row in db.execute("PRAGMA table_info(kv)")]
+    assert columns == [("k", "TEXT", 1), ("v", "TEXT", 1), ("lt", "INTEGER", 1)]
+    # postsrsd 2.x's own statements (src/database.c) read and write the same rows
+    assert db.execute("SELECT v FROM kv WHERE k = ?", ("KEY1@1",)).fetchone() == (
+        "alice@example.com",
+    )
+    assert db.execute("SELECT lt FROM kv").fetchone() == (int(NOW) + TTL,)
+    db.execute("INSERT INTO kv (k, v, lt) VALUES (?, ?, ?)", ("KEY2@1", "bob@ex.org", NOW + 60))
+    db.commit()
+    db.close()
+    assert store.get(b"KEY2@1") == b"bob@ex.org"
+    clock.now += 61
+    assert store.get(b"KEY2@1") is None  # expired, even before a purge
+    assert store.purge(PURGE_BATCH) == 1
+    assert store.get(b"KEY1@1") == b"alice@example.com"
+
+
+def test_unreachable_sqlite_raises_store_error(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "missing-dir" / "db"), Clock())
+    with pytest.raises(StoreError):
+        store.put(b"K@1", b"a@b", TTL)
+    with pytest.raises(StoreError):
+        store.get(b"K@1")
+
+
+def test_database_mode_stores_every_plain_sender(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "db"), Clock())
+    state = make_state("database", store)
+    sender = b"alice@example.com"
+    minted = answer(state, Table.FORWARD, sender)
+    assert minted.status is Status.FOUND
+    local, _, domain = minted.text.rpartition(b"@")
+    tag, _hash, _stamp, host, user = local.split(b"=")
+    assert (tag, host, user + b"@" + host, domain) == (b"SRS0", b"1", postsrsd_key(sender), DOMAIN)
+    assert store.get(postsrsd_key(sender)) == sender
+    assert answer(state, Table.REVERSE, minted.text) == Answer(Status.FOUND, sender)
+    smashed = minted.text.lower()  # case-smashing MTA: the key is upper-cased again
+    assert answer(state, Table.REVERSE, smashed) == Answer(Status.FOUND, sender)
+
+
+def test_database_mode_leaves_srs_senders_to_srs1(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "db"), Clock())
+    state = make_state("database", store)
+    result = answer(state, Table.FORWARD, b"SRS0=abcd=TT=example.com=alice@other.example")
+    assert result.status is Status.FOUND and result.text.startswith(b"SRS1=")
+    assert store.purge(0) == 0 and sqlite3.connect(store.path).execute(
+        "SELECT count(*) FROM kv"
+    ).fetchone() == (0,)
+
+
+def test_auto_mode_stores_only_what_does_not_fit(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "db"), Clock())
+    state = make_state("auto", store)
+    short = answer(state, Table.FORWARD, b"alice@example.com")
+    assert short.text.endswith(b"=example.com=alice@fwd.example")
+    long_ = answer(state, Table.FORWARD, LONG)
+    assert len(long_.text.rpartition(b"@")[0]) <= 64
+    assert long_.text.split(b"=")[-1] == postsrsd_key(LONG).rpartition(b"@")[0] + b"@" + DOMAIN
+    assert answer(state, Table.REVERSE, long_.text) == Answer(Status.FOUND, LONG)
+    rows = sqlite3.connect(store.path).execute("SELECT v FROM kv").fetchall()
+    assert rows == [(LONG.decode(),)]
+
+
+def test_database_down_forward_falls_back_or_defers(tmp_path: Path) -> None:
+    state = make_state("database", SqliteStore(str(tmp_path / "no" / "db"), Clock()))
+    short = answer(state, Table.FORWARD, b"alice@example.com")
+    assert short.status is Status.FOUND
+    assert short.text.endswith(b"=example.com=alice@fwd.example")  # embedded: fits
+    assert answer(state, Table.FORWARD, LONG).status is Status.TEMP_FAIL  # > 64 octets
+
+
+def test_database_down_reverse_is_temp_fail_never_not_found(tmp_path: Path) -> None:
+    good = make_state("database", SqliteStore(str(tmp_path / "db"), Clock()))
+    minted = answer(good, Table.FORWARD, b"alice@example.com").text
+    down = make_state("database", SqliteStore(str(tmp_path / "no" / "db"), Clock()))
+    assert answer(down, Table.REVERSE, minted).status is Status.TEMP_FAIL
+    # Without a database at all, a database address can never be answered: not found.
+    embedded_only = make_state("embedded", None)
+    assert answer(embedded_only, Table.REVERSE, minted).status is Status.NOT_FOUND
+
+
+def test_unknown_alias_is_not_found(tmp_path: Path) -> None:
+    writer = make_state("database", SqliteStore(str(tmp_path / "a"), Clock()))
+    minted = answer(writer, Table.FORWARD, b"alice@example.com").text
+    reader = make_state("database", SqliteStore(str(tmp_path / "b"), Clock()))
+    assert answer(reader, Table.REVERSE, minted) == Answer(Status.NOT_FOUND, b"unknown alias")
+
+
+def test_database_comes_back_without_restart(tmp_path: Path) -> None:
+    folder = tmp_path / "later"
+    state = make_state("database", SqliteStore(str(folder / "db"), Clock()))
+    assert answer(state, Table.FORWARD, LONG).status is Status.TEMP_FAIL
+    folder.mkdir()
+    minted = answer(state, Table.FORWARD, LONG)
+    assert minted.status is Status.FOUND
+    assert answer(state, Table.REVERSE, minted.text) == Answer(Status.FOUND, LONG)
+
+
+def test_purge_runs_periodically_and_in_batches(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SqliteStore(str(tmp_path / "db"), clock)
+    for i in range(PURGE_BATCH + 10):
+        store.put(b"K%d@1" % i, b"a@b", 60)
+    store.put(b"KEEP@1", b"c@d", TTL)
+    database = EnvelopeDatabase(store, "test")
+    clock.now += 61
+    assert database.tick(1000.0) == PURGE_BATCH
+    assert database.tick(1001.0) == 10  # the rest at the next tick
+    assert database.tick(1002.0) == 0
+    assert store.get(b"KEEP@1") == b"c@d"
+
+
+def test_a_redis_password_never_reaches_a_log_line() -> None:
+    assert display("redis://user:hunter2@db.example:6379/1") == "redis://db.example:6379/1"
+    assert display("sqlite:/var/lib/pysrsd/envelopes.sqlite").endswith("envelopes.sqlite")
