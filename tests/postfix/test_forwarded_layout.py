@@ -191,6 +191,7 @@ def test_a_relay_transport_of_the_administrators_own_is_kept(applied: Path, tmp_
     [
         pytest.param("default_transport = smtp:[smarthost.example]:587", "relayhost", id="t"),
         pytest.param("sender_dependent_relayhost_maps = inline:{a@b=[c]}", "whoever", id="s"),
+        pytest.param("default_filter_nexthop = $myhostname", "recipient domain", id="f"),
     ],
 )
 def test_setup_refuses_to_reroute_mail_that_leaves_by_other_routes(

@@ -193,6 +193,11 @@ def _refuse_what_the_hop_would_break(postfix: Postfix) -> None:
             f"forwarded-only layout: default_transport = {default}, but copies leave the SRS "
             "hop by smtp:$relayhost; set relayhost instead (postconf -e 'relayhost = ...')"
         )
+    if postfix.get("default_filter_nexthop"):
+        raise ConfigError(
+            "forwarded-only layout: default_filter_nexthop is set, but with relayhost empty "
+            "copies must leave the SRS hop for the recipient domain (postconf -X it)"
+        )
     if postfix.get("sender_dependent_relayhost_maps"):
         raise ConfigError(
             "forwarded-only layout: sender_dependent_relayhost_maps is set, but copies leave "
