@@ -87,7 +87,11 @@ async def worker(requests: int, log_level: str, metrics: bool) -> dict[str, obje
     from pysrsd.config.settings import Settings
     from pysrsd.observe import logs
     from pysrsd.policy import tables
-    from pysrsd.policy.state import Runtime
+
+    try:
+        from pysrsd.policy.runtime import Runtime
+    except ImportError:  # a checkout from before the move
+        from pysrsd.policy.state import Runtime  # type: ignore[attr-defined,no-redef]
     from pysrsd.service import server
     from pysrsd.service.daemon import Daemon
     from pysrsd.srs.engine import Rewritten
@@ -111,9 +115,12 @@ async def worker(requests: int, log_level: str, metrics: bool) -> dict[str, obje
             plain = [m.address for m in minted if isinstance(m, Rewritten)]
         for protocol in PROTOCOLS:
             name = "socketmap" if protocol == "socketmap" else workload.partition("-")[0]
-            table, codec = daemon._codecs(name)
-            lookup = daemon.metrics.meter(protocol, tables.lookup)
-            conn = server.factory(daemon.hub, table, codec, lookup)()
+            if hasattr(daemon, "connections"):  # as the daemon's listeners make them
+                conn = daemon.connections(name)()
+            else:  # a checkout from before the fast path
+                table, codec = daemon._codecs(name)
+                lookup = daemon.metrics.meter(protocol, tables.lookup)
+                conn = server.factory(daemon.hub, table, codec, lookup)()
             transport = Sink()
             conn.connection_made(transport)  # type: ignore[arg-type]
             lines = [wire(protocol, workload, k) for k in plain]

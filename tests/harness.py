@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,10 +50,28 @@ def free_ports(count: int = 1) -> list[int]:
             sock.close()
 
 
+def eventually(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
+    """Whether ``predicate()`` becomes true within ``timeout`` seconds (a hang guard)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def write_secrets(path: Path, *secrets: str) -> Path:
     path.write_text("".join(s + "\n" for s in secrets))
     path.chmod(0o600)
     return path
+
+
+def settled(config_dir: Path) -> None:
+    """main.cf and master.cf dated 2 s back: Postfix waits before it reads a configuration
+    file changed within the last second (an editor may still be writing it)."""
+    when = time.time() - 2
+    for name in ("main.cf", "master.cf"):
+        os.utime(config_dir / name, (when, when))
 
 
 class Daemon:
@@ -131,6 +149,20 @@ def running_daemon(
 ) -> Iterator[Daemon]:
     with running(tmp, daemon_command(secrets, *extra), {**os.environ, **(env or {})}) as daemon:
         yield daemon
+
+
+def ctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``pysrsctl ARGS`` as the administrator runs it, without the caller's PYSRSD_* or
+    config file; ``env`` adds to the environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYSRSD_")}
+    return subprocess.run(
+        [sys.executable, "-c", "from pysrsd.ctl import main; raise SystemExit(main())", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**clean, "PYSRSD_CONFIG": "/dev/null", **(env or {})},
+    )
 
 
 class Client:

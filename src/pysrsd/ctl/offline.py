@@ -12,7 +12,7 @@ import sys
 from pysrsd.ctl import options
 from pysrsd.observe import logs
 from pysrsd.policy import tables
-from pysrsd.policy.state import Runtime
+from pysrsd.policy.runtime import Runtime
 from pysrsd.wire.lookup import Status, Table
 
 EXIT_NOT_FOUND = 1

@@ -16,7 +16,7 @@ from fast_equivalence import MUTANTS
 from harness import write_secrets
 
 from pysrsd.config.settings import Settings
-from pysrsd.policy.state import Runtime
+from pysrsd.policy.runtime import Runtime
 from pysrsd.wire.lookup import Table
 
 PROPERTY = Path(__file__).resolve().parent / "fast_equivalence.py"

@@ -11,7 +11,7 @@ from unittest import mock
 from harness import write_secrets
 
 from pysrsd.config.settings import Settings
-from pysrsd.policy.state import Runtime
+from pysrsd.policy.runtime import Runtime
 from pysrsd.service.hub import Hub
 from pysrsd.service.server import Connection
 from pysrsd.wire.lookup import Table
