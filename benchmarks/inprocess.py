@@ -1,7 +1,8 @@
 """CPU per request of the daemon's own work, in-process: no sockets, no kernel, no clients.
 
 Usage: PYTHONPATH=src python benchmarks/inprocess.py [--rounds 7] [--requests 20000]
-       [--checkout NAME=DIR ...] [--compiled] [--metrics] [--log-level info] [--loop uvloop]
+       [--checkout NAME=DIR ...] [--compiled] [--metrics] [--log-level info[,warning]]
+       [--loop uvloop]
 
 Each variant (this checkout, ``--checkout`` trees such as a ``git worktree`` of an earlier
 commit, and with ``--compiled`` the mypyc build of each) runs in a process of its own, with
@@ -10,7 +11,9 @@ does (settings, ``Runtime``, ``Daemon``: hub, metrics, the listeners' connection
 and feeds one ``service.server.Connection`` per listener one request per read, as Postfix
 sends them (a tcp_table ``get`` line, a socketmap netstring), through a transport that only
 collects the replies. The log is configured as the daemon's (``--log-level``, kv format) and
-written to /dev/null once per loop turn, so the per-rewrite line is included. Each workload
+written to /dev/null once per loop turn, so the per-rewrite line is included; with several
+levels (``info,warning``) each tree runs at each, as variants of their own (the difference
+is what the log lines cost). Each workload
 is timed with ``time.process_time`` (this process's CPU only) after a warm-up; the variants
 take turns round by round, in alternating order, so other work on a shared machine moves all
 alike, and the medians are printed. The replies of every variant are hashed: a variant that
@@ -156,8 +159,8 @@ def run_worker(args: argparse.Namespace) -> None:
     print(json.dumps(figures))
 
 
-def variants(args: argparse.Namespace, work: Path) -> dict[str, Path]:
-    """Each variant's directory to put on PYTHONPATH."""
+def trees(args: argparse.Namespace, work: Path) -> dict[str, Path]:
+    """Each tree's directory to put on PYTHONPATH."""
     found = {"this": HERE.parent / "src"}
     for spec in args.checkout:
         name, _, directory = spec.partition("=")
@@ -172,8 +175,13 @@ def variants(args: argparse.Namespace, work: Path) -> dict[str, Path]:
 
 def measure(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="pysrsd-inprocess-"))
-    trees = variants(args, work)
-    names = list(trees)
+    levels = args.log_level.split(",")
+    variants = {
+        name if len(levels) == 1 else f"{name}@{level}": (src, level)
+        for name, src in trees(args, work).items()
+        for level in levels
+    }
+    names = list(variants)
     print(f"machine: {servers.machine()}; {servers.load()}")
     print(
         f"rounds={args.rounds} requests={args.requests} log={args.log_level} "
@@ -181,13 +189,20 @@ def measure(args: argparse.Namespace) -> int:
         flush=True,
     )
     command = [sys.executable, str(Path(__file__).resolve()), "--worker"]
-    command += ["--requests", str(args.requests), "--log-level", args.log_level]
-    command += ["--loop", args.loop] + (["--metrics"] if args.metrics else [])
+    command += ["--requests", str(args.requests), "--loop", args.loop]
+    command += ["--metrics"] if args.metrics else []
     samples: dict[str, list[dict[str, dict[str, object]]]] = {n: [] for n in names}
     for r in range(args.rounds):
         for name in names if r % 2 == 0 else names[::-1]:
-            env = {**os.environ, "PYTHONPATH": str(trees[name])}
-            out = subprocess.run(command, env=env, capture_output=True, check=True, text=True)
+            src, level = variants[name]
+            env = {**os.environ, "PYTHONPATH": str(src)}
+            out = subprocess.run(
+                [*command, "--log-level", level],
+                env=env,
+                capture_output=True,
+                check=True,
+                text=True,
+            )
             samples[name].append(json.loads(out.stdout))
         print(f"round {r + 1}/{args.rounds} done; {servers.load()}", flush=True)
     return report(names, samples)
@@ -223,7 +238,9 @@ def main() -> int:
     parser.add_argument("--checkout", action="append", default=[], metavar="NAME=DIR")
     parser.add_argument("--compiled", action="store_true", help="also each variant's mypyc build")
     parser.add_argument("--metrics", action="store_true", help="with --metrics on")
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
+    parser.add_argument(
+        "--log-level", default="info", help="info, warning, or several: info,warning"
+    )
     parser.add_argument("--loop", default="uvloop", choices=("uvloop", "asyncio"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
