@@ -35,9 +35,10 @@ from pysrsd.observe import logs, metrics
 from pysrsd.policy import fast, tables
 from pysrsd.policy.runtime import Runtime
 from pysrsd.service import janitor, privileges, systemd
+from pysrsd.service.housekeeping import housekeeping
 from pysrsd.service.hub import Hub
 from pysrsd.service.reloads import Reloads
-from pysrsd.service.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory, housekeeping
+from pysrsd.service.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory
 from pysrsd.service.unix_socket import bind_unix
 from pysrsd.wire.lookup import Codec, Table
 from pysrsd.wire.socketmap import SocketmapCodec

@@ -1,11 +1,13 @@
 """asyncio transport: moves bytes between sockets and codecs, nothing else.
 
 data_received → codec.receive → tables.lookup (synchronous, microseconds) → codec.encode →
-one write. Lookups that need a network database (Redis) return an awaitable instead: the
-replies of that read, and of every later read on the connection, then leave from one task per
-read, each awaiting the previous one, so replies still leave in request order; reading from
-that connection pauses until they are written (Postfix waits for each reply anyway). The
-synchronous path (no database, or SQLite) takes none of this.
+one write. What Postfix sends (one whole request per read) first tries the fast path:
+codec.simple → policy.fast → codec.encode_value, the same answer in a fraction of the time,
+or nothing and the path above. Lookups that need a network database (Redis) return an
+awaitable instead: the replies of that read, and of every later read on the connection, then
+leave from one task per read, each awaiting the previous one, so replies still leave in
+request order; reading from that connection pauses until they are written (Postfix waits for
+each reply anyway). The synchronous path (no database, or SQLite) takes none of this.
 
 Bounds (STYLE rule 7):
 - request size: the codec's (tcp_table ``max_line``, socketmap 100,000 bytes);
@@ -317,20 +319,3 @@ def factory(
         return Connection(hub, table, codec(), lookup, fast_lookup)
 
     return make
-
-
-async def housekeeping(hub: Hub, interval: float = 1.0) -> None:
-    """Every ``interval`` s: close idle connections, reload files that changed, purge."""
-    loop = asyncio.get_running_loop()
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            closed = hub.sweep(loop.time())
-            if closed:
-                log.debug("idle_closed", connections=closed)
-            hub.runtime.check_files()
-            tables.REFUSALS.flush()  # the summary of a flood that has stopped
-            if hub.runtime.envelopes is not None:
-                hub.runtime.envelopes.tick(loop.time())  # purges expired SQLite rows
-        except Exception:  # housekeeping must go on whatever happens
-            log.exception("housekeeping_failed")
