@@ -1,6 +1,7 @@
 """The property that allows the fast path: for any request, under any setting, a connection
 with the fast path writes the same reply bytes, the same log lines and the same metrics
-counts as one without it (the same State less its ``fast``).
+counts as one without it (the same State less its ``fast``), and the fast path never raises
+(it answers or hands the request back).
 
     python fast_equivalence.py LEVEL FORMAT EXAMPLES [MUTANT]
 
@@ -221,6 +222,23 @@ def socketmap_request(key: bytes, name: bytes, frame: int) -> bytes:
     return encode_netstring(name + b" " + key)
 
 
+RAISED: list[BaseException] = []  # what the fast path raised (the connection hides it)
+
+
+def never_raises(lookup: fast.Lookup) -> fast.Lookup:
+    """``lookup``, keeping what it raises: the connection would answer through the general
+    path and nobody would know that the fast path had failed."""
+
+    def kept(state: fast.FastPath, table: Table, key: bytes) -> fast.Result:
+        try:
+            return lookup(state, table, key)
+        except Exception as exc:
+            RAISED.append(exc)
+            raise
+
+    return kept
+
+
 @dataclasses.dataclass
 class Listener:
     table: Table
@@ -243,7 +261,9 @@ async def exchange(
         table,
         codec,
         live.meter(protocol, tables.lookup),
-        live.meter(protocol, fast.lookup_for(table if protocol == "tcp_table" else None)),
+        live.meter(
+            protocol, never_raises(fast.lookup_for(table if protocol == "tcp_table" else None))
+        ),
     )
     written, transport = sink()
     conn.connection_made(transport)
@@ -308,6 +328,7 @@ def main(level: str, fmt: str, examples: int, mutant: str | None) -> None:
         general = side(dataclasses.replace(state, fast=None), listener, reads, lives[0])
         quick = side(state, listener, reads, lives[1])
         assert quick == general
+        assert not RAISED, f"the fast path raised {RAISED!r}"
 
     fast_path_is_the_general_path()
 
