@@ -10,12 +10,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, Client, running_daemon, write_secrets
+from harness import (
+    DOMAIN,
+    Client,
+    clock_environment,
+    daemon_command,
+    running,
+    running_daemon,
+    write_secrets,
+)
 from redis_server import RedisServer
 
 B32HEX = "0123456789ABCDEFGHIJKLMNOPQRSTUV"
 LONG = b"a-very-long-local-part-of-a-mailing-list-bounce-address+tag@lists.example.org"
-TTL = 21 * 86400
+DAY = 86400
+TTL = 21 * DAY
 
 
 def postsrsd_key(address: bytes) -> bytes:
@@ -60,7 +69,7 @@ def test_redis_replies_stay_in_request_order(tmp_path: Path, redis: RedisServer)
             addresses = [minted(fwd.get(s)) for s in senders]
             assert redis.get(b"PostSRSd/" + postsrsd_key(senders[0])) == senders[0]
             ttl = redis.command(b"TTL", b"PostSRSd/" + postsrsd_key(senders[0]))
-            assert ttl is not None and TTL - 60 < int(ttl[1:]) <= TTL
+            assert ttl is not None and TTL - 60 < int(ttl[1:]) <= TTL + DAY  # to the day's end
             # one write: database reverses interleaved with instant not-SRS answers
             keys = [
                 k for pair in zip(addresses, [b"plain@x.example"] * 40, strict=True) for k in pair
@@ -71,6 +80,22 @@ def test_redis_replies_stay_in_request_order(tmp_path: Path, redis: RedisServer)
             r for s in senders for r in (b"200 " + s + b"\n", b"500 not%20an%20SRS%20address\n")
         ]
         assert replies == expected
+
+
+def test_redis_keeps_a_sender_until_its_address_stops_verifying(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    """Minted at 01:00 (the daemon under libfaketime), the address verifies to the end of the
+    day 21 days later: the key's TTL runs to then, 21 days and 23 hours, not 21 days."""
+    secrets = write_secrets(tmp_path / "secrets", "s3cret")
+    one_am = (int(time.time()) // DAY + 3) * DAY + 3600
+    argv = daemon_command(secrets, *database_args(redis.uri))
+    with running(tmp_path, argv, clock_environment(one_am)) as daemon:
+        with Client(daemon.forward_port) as fwd:
+            minted(fwd.get(b"alice@example.com"))
+    ttl = redis.command(b"TTL", b"PostSRSd/" + postsrsd_key(b"alice@example.com"))
+    assert ttl is not None
+    assert TTL + 22 * 3600 < int(ttl[1:]) <= TTL + 23 * 3600
 
 
 def test_redis_down_at_start_then_back(tmp_path: Path) -> None:

@@ -166,7 +166,7 @@ def _local(state: State, store: SyncStore, plan: Plan) -> Answer:
     start = time.perf_counter()
     try:
         if isinstance(plan, Store):
-            store.put(plan.key, plan.value, state.policy.envelope_ttl)
+            store.put(plan.key, plan.value, state.engine.valid_until())
             answer = plan.done
         else:
             assert isinstance(plan, Fetch)
@@ -189,7 +189,7 @@ async def _remote(state: State, store: AsyncStore, table: Table, key: bytes, pla
     start = time.perf_counter()
     try:
         if isinstance(plan, Store):
-            await store.put(plan.key, plan.value, state.policy.envelope_ttl)
+            await store.put(plan.key, plan.value, state.engine.valid_until())
             answer = plan.done
         else:
             assert isinstance(plan, Fetch)

@@ -37,7 +37,7 @@ HashInput = Literal["separated", "concatenated"]
 Alphabet = Literal["base64url", "base64"]
 
 FULL_HASH = 27  # base64 characters of a 20-byte HMAC-SHA1 before the padding
-_DAY = 24 * 60 * 60
+DAY = 24 * 60 * 60
 _BASE32 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _SLOTS = len(_BASE32) ** 2  # a two-character stamp cycles every 1024 days
 _STAMPS = {bytes((a, b)): i * 32 + j for i, a in enumerate(_BASE32) for j, b in enumerate(_BASE32)}
@@ -50,7 +50,7 @@ _EPOCH = datetime.date(1970, 1, 1)
 
 def today(clock: Callable[[], float]) -> int:
     """Days since the epoch (UTC), the count day stamps are taken from."""
-    return int(clock() // _DAY)
+    return int(clock() // DAY)
 
 
 def stamp_for(day: int) -> bytes:

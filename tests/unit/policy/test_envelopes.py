@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ from pysrsd.wire.lookup import Answer, Status, Table
 NOW = 1_760_000_000.0
 DOMAIN = b"fwd.example"
 SECRET = b"envelopes unit secret"
-TTL = 21 * 86400
+DAY = 86400
+TTL = 21 * DAY
 B32HEX = "0123456789ABCDEFGHIJKLMNOPQRSTUV"  # RFC 4648 section 7
 LONG = b"a-very-long-local-part-of-a-mailing-list-bounce-address+tag@lists.example.org"
 
@@ -42,10 +44,12 @@ class Clock:
         return self.now
 
 
-def make_state(mode: str, store: SqliteStore | None) -> State:
-    engine = Engine([SECRET], DOMAIN, clock=lambda: NOW)
+def make_state(
+    mode: str, store: SqliteStore | None, clock: Callable[[], float] = lambda: NOW
+) -> State:
+    engine = Engine([SECRET], DOMAIN, clock=clock)
     keyring = Keyring((SECRET,), "fp", too_open=False)
-    policy = Policy(DOMAIN, False, False, mode, TTL)
+    policy = Policy(DOMAIN, False, False, mode)
     envelopes = EnvelopeDatabase(store, "test") if store is not None else None
     return State(engine, parse_exclusions(b""), keyring, policy, envelopes)
 
@@ -74,7 +78,7 @@ def test_sqlite_schema_is_postsrsd_and_shared(tmp_path: Path) -> None:
     path = tmp_path / "senders.db"
     clock = Clock()
     store = SqliteStore(str(path), clock)
-    store.put(b"KEY1@1", b"alice@example.com", TTL)
+    store.put(b"KEY1@1", b"alice@example.com", int(NOW) + TTL)
     db = sqlite3.connect(path)
     columns = [(row[1], row[2], row[3]) for row in db.execute("PRAGMA table_info(kv)")]
     assert columns == [("k", "TEXT", 1), ("v", "TEXT", 1), ("lt", "INTEGER", 1)]
@@ -96,7 +100,7 @@ def test_sqlite_schema_is_postsrsd_and_shared(tmp_path: Path) -> None:
 def test_unreachable_sqlite_raises_store_error(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "missing-dir" / "db"), Clock())
     with pytest.raises(StoreError):
-        store.put(b"K@1", b"a@b", TTL)
+        store.put(b"K@1", b"a@b", int(NOW) + TTL)
     with pytest.raises(StoreError):
         store.get(b"K@1")
 
@@ -173,12 +177,31 @@ def test_database_comes_back_without_restart(tmp_path: Path) -> None:
     assert answer(state, Table.REVERSE, minted.text) == Answer(Status.FOUND, LONG)
 
 
+def test_a_stored_sender_reverses_as_long_as_its_address_verifies(tmp_path: Path) -> None:
+    """A day stamp verifies to the end of day N + max-age (UTC), so an address minted at 01:00
+    still reverses at 02:00 twenty-one days later: its row must still be there."""
+    day = int(NOW) // DAY
+    clock = Clock()
+    clock.now = day * DAY + 3600  # 01:00
+    store = SqliteStore(str(tmp_path / "db"), clock)
+    state = make_state("database", store, clock)
+    minted = answer(state, Table.FORWARD, LONG).text
+    clock.now = (day + 21) * DAY + 2 * 3600  # 02:00, max-age days later
+    assert answer(state, Table.REVERSE, minted) == Answer(Status.FOUND, LONG)
+    clock.now = (day + 21) * DAY + DAY - 1  # the last second its stamp verifies
+    assert answer(state, Table.REVERSE, minted) == Answer(Status.FOUND, LONG)
+    assert store.purge(PURGE_BATCH) == 0
+    clock.now = (day + 22) * DAY  # the stamp has expired, and the row with it
+    assert answer(state, Table.REVERSE, minted).text == b"expired or invalid day stamp"
+    assert store.purge(PURGE_BATCH) == 1
+
+
 def test_purge_runs_periodically_and_in_batches(tmp_path: Path) -> None:
     clock = Clock()
     store = SqliteStore(str(tmp_path / "db"), clock)
     for i in range(PURGE_BATCH + 10):
-        store.put(b"K%d@1" % i, b"a@b", 60)
-    store.put(b"KEEP@1", b"c@d", TTL)
+        store.put(b"K%d@1" % i, b"a@b", int(NOW) + 60)
+    store.put(b"KEEP@1", b"c@d", int(NOW) + TTL)
     database = EnvelopeDatabase(store, "test")
     clock.now += 61
     assert database.tick(1000.0) == PURGE_BATCH

@@ -6,8 +6,10 @@ Contract (the formats are postsrsd 2.x's, so that both daemons can share one dat
   received. The engine signs this alias like any sender, giving ``SRS0=HHHH=TT=1=KEY@DOMAIN``;
   the reverse of that address gives the alias back, upper-cased to undo case smashing.
 - The whole alias (``KEY@1``) is the database key: SQLite row ``kv(k, v, lt)`` with ``lt`` the
-  Unix time the row expires; Redis key ``PostSRSd/KEY@1`` set with ``SETEX`` and a TTL of
-  max-age days.
+  Unix time the row expires; Redis key ``PostSRSd/KEY@1`` set with ``SETEX`` and the TTL that
+  ends at that time. A row expires when the SRS address that names it stops verifying: at the
+  end of day today + max-age (UTC), ``Engine.valid_until()``, not max-age days of seconds after it
+  was written (postsrsd 2.x's TTL), which would drop it up to a day before its last bounce.
 - A store either answers or raises ``StoreError`` (unreachable, locked, read-only, ...): it
   never turns a fault into "unknown alias", so the policy can answer 400 instead of 500.
 
@@ -26,7 +28,6 @@ import hashlib
 ALIAS_HOST = b"@1"
 _BASE32HEX = b"0123456789ABCDEFGHIJKLMNOPQRSTUV"
 _ALIAS_LENGTH = 32 + len(ALIAS_HOST)  # base32hex of a 20-byte SHA-1 has no padding
-DAY = 86400
 
 
 class StoreError(Exception):
@@ -65,8 +66,8 @@ class SyncStore(abc.ABC):
         """The sender stored under ``key`` if it has not expired; raises ``StoreError``."""
 
     @abc.abstractmethod
-    def put(self, key: bytes, value: bytes, ttl: int) -> None:
-        """Store ``value`` for ``ttl`` seconds; raises ``StoreError``."""
+    def put(self, key: bytes, value: bytes, expires: int) -> None:
+        """Store ``value`` until the Unix time ``expires``; raises ``StoreError``."""
 
     @abc.abstractmethod
     def purge(self, limit: int) -> int:
@@ -83,7 +84,7 @@ class AsyncStore(abc.ABC):
     async def get(self, key: bytes) -> bytes | None: ...
 
     @abc.abstractmethod
-    async def put(self, key: bytes, value: bytes, ttl: int) -> None: ...
+    async def put(self, key: bytes, value: bytes, expires: int) -> None: ...
 
     @abc.abstractmethod
     async def ping(self) -> None:

@@ -114,5 +114,5 @@ def open_store(uri: str, clock: Callable[[], float]) -> Store:
             raise ConfigError(
                 f"envelope_database: {uri} needs the redis client (pip install pysrsd[redis])"
             ) from exc
-        return RedisStore(uri)
+        return RedisStore(uri, clock)
     raise ConfigError(f"envelope_database: {uri!r}: expected sqlite:PATH or redis://HOST:PORT")

@@ -1,7 +1,8 @@
 """Redis envelope store (redis-py's asyncio client), postsrsd 2.x's key space.
 
-Keys are ``PostSRSd/`` + alias (``PostSRSd/KEY@1``), written with ``SETEX`` and a TTL of
-max-age days, so Redis expires them itself and several daemons on several hosts (pysrsd or
+Keys are ``PostSRSd/`` + alias (``PostSRSd/KEY@1``), written with ``SETEX`` and the TTL that
+ends when the SRS address stops verifying (the daemon's clock, not Redis's), so Redis expires
+them itself and several daemons on several hosts (pysrsd or
 postsrsd 2.x) can share one server. Network I/O is awaited, never done on the loop's
 synchronous path.
 
@@ -13,6 +14,8 @@ At most ``MAX_CONNECTIONS`` connections are opened; more concurrent lookups wait
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -27,8 +30,9 @@ MAX_CONNECTIONS = 32
 
 
 class RedisStore(AsyncStore):
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, clock: Callable[[], float]) -> None:
         self.uri = display(uri)  # for messages: never the password
+        self._clock = clock
         pool = BlockingConnectionPool.from_url(
             uri,
             max_connections=MAX_CONNECTIONS,
@@ -48,7 +52,8 @@ class RedisStore(AsyncStore):
             return None
         return value if isinstance(value, bytes) else str(value).encode()
 
-    async def put(self, key: bytes, value: bytes, ttl: int) -> None:
+    async def put(self, key: bytes, value: bytes, expires: int) -> None:
+        ttl = max(1, expires - int(self._clock()))
         try:
             await self._redis.setex(PREFIX + key, ttl, value)
         except (RedisError, OSError) as exc:

@@ -2,7 +2,7 @@
 
 Schema (postsrsd src/database.c): ``kv(k TEXT NOT NULL UNIQUE ON CONFLICT REPLACE, v TEXT NOT
 NULL, lt INTEGER NOT NULL)`` with index ``ltidx`` on ``lt``; ``lt`` is the Unix time a row
-expires (written as now + TTL). Both daemons can open the same file: the table is created only
+expires. Both daemons can open the same file: the table is created only
 if missing, rows are written in postsrsd's form (text when the address is UTF-8), and reads
 ignore rows whose ``lt`` has passed even before they are purged.
 
@@ -82,12 +82,11 @@ class SqliteStore(SyncStore):
         value = row[0]
         return value if isinstance(value, bytes) else str(value).encode()
 
-    def put(self, key: bytes, value: bytes, ttl: int) -> None:
+    def put(self, key: bytes, value: bytes, expires: int) -> None:
         db = self._connect()
         try:
             db.execute(
-                "INSERT INTO kv (k, v, lt) VALUES (?, ?, ?)",
-                (key.decode(), _text(value), int(self._clock()) + ttl),
+                "INSERT INTO kv (k, v, lt) VALUES (?, ?, ?)", (key.decode(), _text(value), expires)
             )
         except sqlite3.Error as exc:
             raise self._fault(exc) from None
