@@ -163,6 +163,19 @@ class Client:
         self.close()
 
 
+def pysrsctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``pysrsctl ARGS`` as the administrator runs it: no PYSRSD_* but ``env``, no config."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYSRSD_")}
+    return subprocess.run(
+        [sys.executable, "-c", "from pysrsd.ctl import main; raise SystemExit(main())", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**clean, "PYSRSD_CONFIG": "/dev/null", **(env or {})},
+    )
+
+
 def postmap(query: str | Sequence[str], table: str, *, stdin: bytes | None = None) -> str:
     """Postfix's own client: ``postmap -q KEY TABLE`` or ``postmap -q - TABLE`` with stdin."""
     require("postmap")

@@ -120,6 +120,11 @@ def _add_scheme_options(add: Callable[..., object]) -> None:
         help=f"sqlite:PATH or redis://HOST:PORT[/DB] (default {_default('envelope_database')})",
     )
     add(
+        "--envelope-database-password-file",
+        metavar="FILE",
+        help="file whose first line is the Redis password (root:pysrsd 0640; default none)",
+    )
+    add(
         "--log-level",
         choices=["debug", "info", "warning", "error"],
         help=f"least important events logged (default {_default('log_level')})",

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from harness import DOMAIN, SECRET, running_daemon, write_secrets
+from harness import pysrsctl as ctl
 from oracles import mail_srs_forward, require_oracles
-
-
-def ctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYSRSD_")}
-    return subprocess.run(
-        [sys.executable, "-c", "from pysrsd.ctl import main; raise SystemExit(main())", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**clean, "PYSRSD_CONFIG": "/dev/null", **(env or {})},
-    )
 
 
 def test_genkey_writes_a_random_secret_and_rotates(tmp_path: Path) -> None:

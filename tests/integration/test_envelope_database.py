@@ -15,6 +15,7 @@ from harness import (
     Client,
     clock_environment,
     daemon_command,
+    pysrsctl,
     running,
     running_daemon,
     write_secrets,
@@ -24,6 +25,7 @@ from redis_server import RedisServer
 B32HEX = "0123456789ABCDEFGHIJKLMNOPQRSTUV"
 LONG = b"a-very-long-local-part-of-a-mailing-list-bounce-address+tag@lists.example.org"
 DAY = 86400
+PASSWORD = "Redis-pw-7f3a"
 TTL = 21 * DAY
 
 
@@ -96,6 +98,43 @@ def test_redis_keeps_a_sender_until_its_address_stops_verifying(
     ttl = redis.command(b"TTL", b"PostSRSd/" + postsrsd_key(b"alice@example.com"))
     assert ttl is not None
     assert TTL + 22 * 3600 < int(ttl[1:]) <= TTL + 23 * 3600
+
+
+def test_a_redis_password_in_the_uri_is_never_shown(tmp_path: Path, redis: RedisServer) -> None:
+    """redis-py takes ``?password=`` in the URI: it works, and neither the log, nor pysrsctl
+    check, nor an error shows it; the log says where the password belongs instead."""
+    redis.command(b"CONFIG", b"SET", b"requirepass", PASSWORD.encode())
+    secrets = write_secrets(tmp_path / "secrets", "s3cret")
+    uri = f"redis://127.0.0.1:{redis.port}/0?password={PASSWORD}"
+    with running_daemon(tmp_path, secrets, *database_args(uri)) as daemon:
+        with Client(daemon.forward_port) as fwd, Client(daemon.reverse_port) as rev:
+            assert rev.get(minted(fwd.get(LONG))) == b"200 " + LONG + b"\n"
+        log = daemon.log_text()
+    assert PASSWORD not in log
+    assert "envelope_database_password_in_uri" in log and "password=***" in log
+    base = ["--domain", DOMAIN, "--secrets-file", str(secrets), "--original-envelope", "auto"]
+    check = pysrsctl("check", *base, "--envelope-database", uri)
+    assert check.returncode == 0, check.stderr
+    assert "password=***" in check.stdout
+    malformed = pysrsctl("check", *base, "--envelope-database", f"redis:/x?password={PASSWORD}")
+    assert malformed.returncode == 2 and "envelope-database" in malformed.stderr
+    for shown in (log, check.stdout, check.stderr, malformed.stderr):
+        assert PASSWORD not in shown
+
+
+def test_the_redis_password_from_its_file(tmp_path: Path, redis: RedisServer) -> None:
+    redis.command(b"CONFIG", b"SET", b"requirepass", PASSWORD.encode())
+    secrets = write_secrets(tmp_path / "secrets", "s3cret")
+    password = tmp_path / "redis-password"
+    password.write_text(PASSWORD + "\n")
+    password.chmod(0o640)
+    args = [*database_args(redis.uri), "--envelope-database-password-file", str(password)]
+    with running_daemon(tmp_path, secrets, *args) as daemon:
+        with Client(daemon.forward_port) as fwd, Client(daemon.reverse_port) as rev:
+            assert rev.get(minted(fwd.get(LONG))) == b"200 " + LONG + b"\n"
+        log = daemon.log_text()
+    assert "envelope_database_unavailable" not in log and "password" not in log
+    assert PASSWORD not in log
 
 
 def test_redis_down_at_start_then_back(tmp_path: Path) -> None:

@@ -1,11 +1,13 @@
 """``pysrsctl check``: validate the configuration and the files it names, as the daemon
-would at start; print a summary that never shows a secret (only a fingerprint)."""
+would at start; print a summary that never shows a secret (only a fingerprint) nor a
+password (the envelope database's URI is shown with its credentials hidden)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from pysrsd.config.database_uri import display
 from pysrsd.config.settings import unknown_variables
 from pysrsd.ctl import options
 from pysrsd.observe import logs
@@ -23,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"exclusions:  {len(state.exclusions)} entries")
     print(f"tcp_table:   forward {settings.forward_port}, reverse {settings.reverse_port}")
     print("\n".join(runtime.hash_lines()))
+    if settings.original_envelope != "embedded":  # credentials hidden
+        print(f"envelopes:   {settings.original_envelope}, {display(settings.envelope_database)}")
     for spelt, guess in unknown_variables():  # ignored by the daemon too: say so
         hint = f"did you mean {guess}?" if guess else "no such setting; it is ignored"
         print(f"warning: {spelt}: unknown variable; {hint}", file=sys.stderr)

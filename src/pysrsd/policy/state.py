@@ -20,8 +20,7 @@ import structlog
 from pysrsd.config.keyring import Keyring, load_keyring
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.policy.envelopes import display
-from pysrsd.policy.envelopes.database import EnvelopeDatabase, open_store
+from pysrsd.policy.envelopes.database import EnvelopeDatabase, open_database
 from pysrsd.policy.exclusions import Exclusions, load_exclusions
 from pysrsd.srs.engine import Engine
 from pysrsd.srs.hashing import Window, describe, today
@@ -96,14 +95,6 @@ def build_state(
     return State(engine, exclusions, keyring, policy, envelopes)
 
 
-def _envelopes(settings: Settings, clock: Callable[[], float]) -> EnvelopeDatabase | None:
-    """The envelope database when a mode uses one; opening does no I/O (see ``probe``)."""
-    if settings.original_envelope == "embedded":
-        return None
-    uri = settings.envelope_database
-    return EnvelopeDatabase(open_store(uri, clock), display(uri))
-
-
 class Runtime:
     """Holds the current State; ``reload`` and ``check_files`` replace it."""
 
@@ -113,7 +104,7 @@ class Runtime:
         self._signatures = self._stat()
         keyring = load_keyring(settings.secrets_file)  # ConfigError at start: exit
         exclusions = load_exclusions(settings.exclude_file)
-        self.envelopes = _envelopes(settings, clock)
+        self.envelopes = open_database(settings, clock)
         self.state = build_state(settings, keyring, exclusions, clock, self.envelopes)
         self._window_logged = ""  # "open" or "closed" once logged; every reload logs again
         self._report(keyring, exclusions, "loaded")

@@ -12,7 +12,7 @@ import pytest
 
 from pysrsd.config.keyring import Keyring
 from pysrsd.policy import tables
-from pysrsd.policy.envelopes import StoreError, alias, display, is_alias
+from pysrsd.policy.envelopes import StoreError, alias, is_alias
 from pysrsd.policy.envelopes.database import PURGE_BATCH, EnvelopeDatabase
 from pysrsd.policy.envelopes.sqlite_store import SqliteStore
 from pysrsd.policy.exclusions import parse_exclusions
@@ -208,8 +208,3 @@ def test_purge_runs_periodically_and_in_batches(tmp_path: Path) -> None:
     assert database.tick(1001.0) == 10  # the rest at the next tick
     assert database.tick(1002.0) == 0
     assert store.get(b"KEEP@1") == b"c@d"
-
-
-def test_a_redis_password_never_reaches_a_log_line() -> None:
-    assert display("redis://user:hunter2@db.example:6379/1") == "redis://db.example:6379/1"
-    assert display("sqlite:/var/lib/pysrsd/envelopes.sqlite").endswith("envelopes.sqlite")

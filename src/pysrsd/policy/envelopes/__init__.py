@@ -34,12 +34,6 @@ class StoreError(Exception):
     """The database could not do what was asked; the caller answers 400 or falls back."""
 
 
-def display(uri: str) -> str:
-    """``uri`` fit for a log line: a password in ``redis://user:password@host`` is dropped."""
-    scheme, sep, rest = uri.partition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else uri
-
-
 def alias(address: bytes) -> bytes:
     """postsrsd 2.x's database alias for ``address`` (src/srs.c, postsrsd_forward)."""
     return base64.b32hexencode(hashlib.sha1(address, usedforsecurity=False).digest()) + ALIAS_HOST

@@ -1,7 +1,10 @@
 """``EnvelopeDatabase``: a store over the daemon's life: probe at start, purge, report faults once.
 
-- ``open_store(uri, clock)``: the store the ``envelope_database`` setting names (a backend
-  module is imported only when named: Redis's client is an optional extra).
+- ``open_database(settings, clock)``: the database the settings name, or None in embedded
+  mode; ``open_store(uri, clock, password)``: its store (a backend module is imported only
+  when named: Redis's client is an optional extra). The password comes from
+  ``envelope-database-password-file``; one left in the URI is warned about at start, and a URI
+  is only ever shown with its credentials hidden (``config.database_uri.display``).
 
 - ``probe()`` (at start): reports whether the database answers. A database that is down is
   logged and the daemon serves anyway (forward falls back to the embedded form, reverse of a
@@ -19,6 +22,8 @@ from collections.abc import Callable
 
 import structlog
 
+from pysrsd.config.database_uri import SETTING, carries_password, display, load_password
+from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
 from pysrsd.policy.envelopes import AsyncStore, Store, StoreError, SyncStore
 
@@ -101,18 +106,53 @@ class EnvelopeDatabase:
             store.close()
 
 
-def open_store(uri: str, clock: Callable[[], float]) -> Store:
+def open_database(settings: Settings, clock: Callable[[], float]) -> EnvelopeDatabase | None:
+    """The envelope database when a mode uses one; opening does no I/O (see ``probe``) but
+    reading the password file, a ``ConfigError`` if it cannot be read."""
+    if settings.original_envelope == "embedded":
+        return None
+    uri = settings.envelope_database
+    password = None
+    path = settings.envelope_database_password_file
+    if path is not None:
+        loaded = load_password(path)
+        password = loaded.value
+        if loaded.too_open:
+            log.warning(
+                "envelope_database_password_file_too_open",
+                path=str(path),
+                advice="chown root:pysrsd, chmod 0640: the daemon's group reads it, no one else",
+            )
+    elif carries_password(uri):
+        log.warning(
+            "envelope_database_password_in_uri",
+            database=display(uri),
+            advice=f"config files, the environment and the command line are readable by others: "
+            f"put the password in {SETTING} (root:pysrsd 0640) and take it out of the URI",
+        )
+    return EnvelopeDatabase(open_store(uri, clock, password), display(uri))
+
+
+def open_store(uri: str, clock: Callable[[], float], password: str | None = None) -> Store:
     """The store ``uri`` names (``sqlite:PATH`` or ``redis://HOST:PORT[/DB]``)."""
+    shown = display(uri)
     if uri.startswith("sqlite:"):
+        if password is not None:
+            raise ConfigError(f"{SETTING}: a password is only for Redis, not {shown}")
         from pysrsd.policy.envelopes.sqlite_store import SqliteStore
 
         return SqliteStore(uri[len("sqlite:") :], clock)
     if uri.startswith("redis://"):
+        if password is not None and carries_password(uri):
+            raise ConfigError(f"{SETTING}: {shown} holds a password too: keep it in the file only")
         try:
             from pysrsd.policy.envelopes.redis_store import RedisStore
         except ImportError as exc:  # the "redis" extra is not installed
             raise ConfigError(
-                f"envelope_database: {uri} needs the redis client (pip install pysrsd[redis])"
+                f"envelope-database: {shown} needs the redis client (pip install pysrsd[redis])"
             ) from exc
-        return RedisStore(uri, clock)
-    raise ConfigError(f"envelope_database: {uri!r}: expected sqlite:PATH or redis://HOST:PORT")
+        try:
+            return RedisStore(uri, clock, password)
+        except ValueError as exc:  # redis-py's own check of the URI's options
+            raise ConfigError(f"envelope-database: {shown}: {exc}") from None
+    raise ConfigError(f"envelope-database: {shown!r}: expected sqlite:PATH or redis://HOST:PORT")

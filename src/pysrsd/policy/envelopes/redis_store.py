@@ -22,7 +22,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from pysrsd.policy.envelopes import AsyncStore, StoreError, display
+from pysrsd.config.database_uri import display
+from pysrsd.policy.envelopes import AsyncStore, StoreError
 
 PREFIX = b"PostSRSd/"
 TIMEOUT = 1.0  # seconds, for connecting and for each reply
@@ -30,11 +31,14 @@ MAX_CONNECTIONS = 32
 
 
 class RedisStore(AsyncStore):
-    def __init__(self, uri: str, clock: Callable[[], float]) -> None:
+    def __init__(self, uri: str, clock: Callable[[], float], password: str | None = None) -> None:
+        """``password``: from the password file (a password in ``uri`` wins in redis-py, so
+        ``open_store`` refuses both); ``ValueError`` for a URI redis-py cannot take."""
         self.uri = display(uri)  # for messages: never the password
         self._clock = clock
         pool = BlockingConnectionPool.from_url(
             uri,
+            password=password,
             max_connections=MAX_CONNECTIONS,
             timeout=TIMEOUT,  # waiting for a free connection
             socket_timeout=TIMEOUT,
