@@ -98,13 +98,16 @@ def build_state(
 class Runtime:
     """Holds the current State; ``reload`` and ``check_files`` replace it."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: Settings, clock: Callable[[], float] = time.time, *, read_only: bool = False
+    ) -> None:
+        """``read_only`` (pysrsctl): the envelope database is read, never created or written."""
         self._settings = settings
         self._clock = clock
         self._signatures = self._stat()
         keyring = load_keyring(settings.secrets_file)  # ConfigError at start: exit
         exclusions = load_exclusions(settings.exclude_file)
-        self.envelopes = open_database(settings, clock)
+        self.envelopes = open_database(settings, clock, read_only=read_only)
         self.state = build_state(settings, keyring, exclusions, clock, self.envelopes)
         self._window_logged = ""  # "open" or "closed" once logged; every reload logs again
         self._report(keyring, exclusions, "loaded")

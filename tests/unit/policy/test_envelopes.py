@@ -3,6 +3,7 @@ our output), the SQLite store, and the policy of ``original_envelope`` in the ta
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 from collections.abc import Callable
@@ -51,13 +52,33 @@ def make_state(
     keyring = Keyring((SECRET,), "fp", too_open=False)
     policy = Policy(DOMAIN, False, False, mode)
     envelopes = EnvelopeDatabase(store, "test") if store is not None else None
+    if envelopes is not None:
+        asyncio.run(envelopes.probe())  # at start, as the daemon does: creates the file
     return State(engine, parse_exclusions(b""), keyring, policy, envelopes)
 
 
 def answer(state: State, table: Table, key: bytes) -> Answer:
-    result = tables.lookup(state, table, key)
-    assert isinstance(result, Answer)  # SQLite is synchronous
-    return result
+    return tables.ask(state, table, key)
+
+
+def put(store: SqliteStore, *rows: tuple[bytes, bytes, int]) -> list[StoreError | None]:
+    """Each row put as a lookup does it (in one turn of an event loop), once committed."""
+
+    async def commit() -> list[StoreError | None]:
+        loop = asyncio.get_running_loop()
+        done = [loop.create_future() for _ in rows]
+        for (key, value, expires), future in zip(rows, done, strict=True):
+            store.put(key, value, expires, future.set_result)
+        return [await future for future in done]
+
+    return asyncio.run(commit())
+
+
+def purge(store: SqliteStore, limit: int) -> int:
+    async def run() -> int:
+        return await store.purge(limit)
+
+    return asyncio.run(run())
 
 
 @pytest.mark.parametrize(
@@ -78,7 +99,7 @@ def test_sqlite_schema_is_postsrsd_and_shared(tmp_path: Path) -> None:
     path = tmp_path / "senders.db"
     clock = Clock()
     store = SqliteStore(str(path), clock)
-    store.put(b"KEY1@1", b"alice@example.com", int(NOW) + TTL)
+    assert put(store, (b"KEY1@1", b"alice@example.com", int(NOW) + TTL)) == [None]
     db = sqlite3.connect(path)
     columns = [(row[1], row[2], row[3]) for row in db.execute("PRAGMA table_info(kv)")]
     assert columns == [("k", "TEXT", 1), ("v", "TEXT", 1), ("lt", "INTEGER", 1)]
@@ -93,14 +114,14 @@ def test_sqlite_schema_is_postsrsd_and_shared(tmp_path: Path) -> None:
     assert store.get(b"KEY2@1") == b"bob@ex.org"
     clock.now += 61
     assert store.get(b"KEY2@1") is None  # expired, even before a purge
-    assert store.purge(PURGE_BATCH) == 1
+    assert purge(store, PURGE_BATCH) == 1
     assert store.get(b"KEY1@1") == b"alice@example.com"
 
 
 def test_unreachable_sqlite_raises_store_error(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "missing-dir" / "db"), Clock())
-    with pytest.raises(StoreError):
-        store.put(b"K@1", b"a@b", int(NOW) + TTL)
+    (error,) = put(store, (b"K@1", b"a@b", int(NOW) + TTL))
+    assert isinstance(error, StoreError)
     with pytest.raises(StoreError):
         store.get(b"K@1")
 
@@ -120,14 +141,34 @@ def test_database_mode_stores_every_plain_sender(tmp_path: Path) -> None:
     assert answer(state, Table.REVERSE, smashed) == Answer(Status.FOUND, sender)
 
 
+def test_a_forward_is_answered_only_once_its_row_is_committed(tmp_path: Path) -> None:
+    """The rows of one turn of the loop are committed together, and no answer is known before
+    its row is: whoever reads the file then (postsrsd, the daemon after a restart) has it."""
+    store = SqliteStore(str(tmp_path / "db"), Clock())
+    state = make_state("database", store)
+    other = sqlite3.connect(store.path)
+    senders = [b"user%d@example.com" % i for i in range(20)]
+
+    async def forward_all() -> list[tuple[str] | None]:
+        asked = [tables.lookup(state, Table.FORWARD, sender) for sender in senders]
+        seen = []
+        for sender, result in zip(senders, asked, strict=True):
+            answer = result if isinstance(result, Answer) else await result
+            assert answer.status is Status.FOUND and b"=1=" in answer.text
+            key = alias(sender).decode()
+            seen.append(other.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone())
+        return seen
+
+    assert asyncio.run(forward_all()) == [(sender.decode(),) for sender in senders]
+    other.close()
+
+
 def test_database_mode_leaves_srs_senders_to_srs1(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "db"), Clock())
     state = make_state("database", store)
     result = answer(state, Table.FORWARD, b"SRS0=abcd=TT=example.com=alice@other.example")
     assert result.status is Status.FOUND and result.text.startswith(b"SRS1=")
-    assert store.purge(0) == 0 and sqlite3.connect(store.path).execute(
-        "SELECT count(*) FROM kv"
-    ).fetchone() == (0,)
+    assert sqlite3.connect(store.path).execute("SELECT count(*) FROM kv").fetchone() == (0,)
 
 
 def test_auto_mode_stores_only_what_does_not_fit(tmp_path: Path) -> None:
@@ -190,21 +231,27 @@ def test_a_stored_sender_reverses_as_long_as_its_address_verifies(tmp_path: Path
     assert answer(state, Table.REVERSE, minted) == Answer(Status.FOUND, LONG)
     clock.now = (day + 21) * DAY + DAY - 1  # the last second its stamp verifies
     assert answer(state, Table.REVERSE, minted) == Answer(Status.FOUND, LONG)
-    assert store.purge(PURGE_BATCH) == 0
+    assert purge(store, PURGE_BATCH) == 0
     clock.now = (day + 22) * DAY  # the stamp has expired, and the row with it
     assert answer(state, Table.REVERSE, minted).text == b"expired or invalid day stamp"
-    assert store.purge(PURGE_BATCH) == 1
+    assert purge(store, PURGE_BATCH) == 1
 
 
 def test_purge_runs_periodically_and_in_batches(tmp_path: Path) -> None:
     clock = Clock()
     store = SqliteStore(str(tmp_path / "db"), clock)
-    for i in range(PURGE_BATCH + 10):
-        store.put(b"K%d@1" % i, b"a@b", int(NOW) + 60)
-    store.put(b"KEEP@1", b"c@d", int(NOW) + TTL)
+    rows = [(b"K%d@1" % i, b"a@b", int(NOW) + 60) for i in range(PURGE_BATCH + 10)]
+    put(store, *rows, (b"KEEP@1", b"c@d", int(NOW) + TTL))
     database = EnvelopeDatabase(store, "test")
     clock.now += 61
-    assert database.tick(1000.0) == PURGE_BATCH
-    assert database.tick(1001.0) == 10  # the rest at the next tick
-    assert database.tick(1002.0) == 0
+
+    async def ticks() -> list[int | None]:
+        deleted = []
+        for now in (1000.0, 1001.0, 1002.0, 1003.0, 1603.0):
+            purging = database.tick(now)
+            deleted.append(None if purging is None else await purging)
+        return deleted
+
+    # a batch a tick while rows are due, then none until PURGE_INTERVAL has passed
+    assert asyncio.run(ticks()) == [PURGE_BATCH, 10, None, None, 0]
     assert store.get(b"KEEP@1") == b"c@d"

@@ -13,17 +13,21 @@ Contract (the formats are postsrsd 2.x's, so that both daemons can share one dat
 - A store either answers or raises ``StoreError`` (unreachable, locked, read-only, ...): it
   never turns a fault into "unknown alias", so the policy can answer 400 instead of 500.
 
-Two kinds of store: ``SyncStore`` (SQLite, a local file: microseconds, called on the event
-loop) and ``AsyncStore`` (Redis, network I/O: awaited). ``database.open_store`` picks one from
-the ``envelope_database`` setting; it never fails because the database is down (the first
+Two kinds of store: ``LocalStore`` (SQLite, a local file: reads take microseconds on the
+event loop; writes go to a thread of their own, committed together per turn of the loop, and
+report back on the loop) and ``AsyncStore`` (Redis, network I/O: awaited). Neither waits for a
+lock or the network on the event loop. ``database.open_store`` picks one from the
+``envelope_database`` setting; it never fails because the database is down (the first
 operation reports that, and the next one tries again).
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import base64
 import hashlib
+from collections.abc import Callable
 
 ALIAS_HOST = b"@1"
 _BASE32HEX = b"0123456789ABCDEFGHIJKLMNOPQRSTUV"
@@ -32,6 +36,16 @@ _ALIAS_LENGTH = 32 + len(ALIAS_HOST)  # base32hex of a 20-byte SHA-1 has no padd
 
 class StoreError(Exception):
     """The database could not do what was asked; the caller answers 400 or falls back."""
+
+
+class NotWritable(StoreError):
+    """The daemon's account cannot write the store: ``problems`` says what, with owner and
+    mode (``PATH (owner:group mode)``), ``advice`` how to fix it."""
+
+    def __init__(self, message: str, problems: list[str], advice: str) -> None:
+        super().__init__(message)
+        self.problems = problems
+        self.advice = advice
 
 
 def alias(address: bytes) -> bytes:
@@ -50,25 +64,37 @@ def is_alias(address: bytes) -> bool:
     )
 
 
-class SyncStore(abc.ABC):
-    """A local store, called on the event loop. A base class, not a ``runtime_checkable``
-    Protocol: ``tables.lookup`` asks ``isinstance`` of every database lookup, and a protocol
-    check costs 7-12 µs on Python 3.11 against 0.2 µs for an ABC."""
+class LocalStore(abc.ABC):
+    """A store in a local file. A base class, not a ``runtime_checkable`` Protocol:
+    ``tables.lookup`` asks ``isinstance`` of every database lookup, and a protocol check costs
+    7-12 µs on Python 3.11 against 0.2 µs for an ABC."""
 
     @abc.abstractmethod
     def get(self, key: bytes) -> bytes | None:
-        """The sender stored under ``key`` if it has not expired; raises ``StoreError``."""
+        """On the event loop, never waiting for a lock: the sender stored under ``key`` if it
+        has not expired; raises ``StoreError``."""
 
     @abc.abstractmethod
-    def put(self, key: bytes, value: bytes, expires: int) -> None:
-        """Store ``value`` until the Unix time ``expires``; raises ``StoreError``."""
+    def put(
+        self, key: bytes, value: bytes, expires: int, done: Callable[[StoreError | None], None]
+    ) -> None:
+        """Store ``value`` until the Unix time ``expires``; returns at once, and ``done`` is
+        called on the event loop once the row is committed (None) or could not be (the
+        error)."""
 
     @abc.abstractmethod
-    def purge(self, limit: int) -> int:
-        """Delete up to ``limit`` expired entries; return how many (0: nothing left)."""
+    def purge(self, limit: int) -> asyncio.Future[int]:
+        """Delete up to ``limit`` expired entries: how many (0: nothing left), or
+        ``StoreError``."""
 
     @abc.abstractmethod
-    def close(self) -> None: ...
+    async def probe(self) -> None:
+        """Open (or create) the store and try a write; raise ``StoreError`` if that fails,
+        ``NotWritable`` if the daemon's account cannot write it."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Once the writes already handed over are done."""
 
 
 class AsyncStore(abc.ABC):
@@ -88,4 +114,4 @@ class AsyncStore(abc.ABC):
     async def close(self) -> None: ...
 
 
-Store = SyncStore | AsyncStore
+Store = LocalStore | AsyncStore
