@@ -80,8 +80,8 @@ class EnvelopeDatabase:
                 database=self.name,
                 cannot_write=", ".join(exc.problems),
                 advice=exc.advice,
-                effect="serving; forward falls back to embedded addresses (400 for long ones), "
-                "reverse of database addresses answers 400 until it is writable",
+                effect="serving; forwards that would store a sender fall back to embedded "
+                "addresses (400 when too long) until it is writable",
             )
             self.health.failures = 1
             return False
