@@ -83,6 +83,11 @@ class LocalStore(abc.ABC):
         error)."""
 
     @abc.abstractmethod
+    def give_up_stalled(self, now: float) -> int:
+        """Answer as failed the writes waiting longer than their bound (``now``: the loop's
+        time); how many."""
+
+    @abc.abstractmethod
     def purge(self, limit: int) -> asyncio.Future[int]:
         """Delete up to ``limit`` expired entries: how many (0: nothing left), or
         ``StoreError``."""

@@ -34,6 +34,7 @@ from pysrsd.policy.envelopes import AsyncStore, LocalStore, NotWritable, Store, 
 
 log = structlog.get_logger("pysrsd.envelopes")
 PURGE_INTERVAL = 600.0  # seconds between purges of a SQLite store
+PROBE_TIMEOUT = 5.0  # seconds the start-up probe of a SQLite store may take (a hung disk)
 # Rows per housekeeping tick (one a second while rows are due). Rows expire at the pace they
 # were written max-age days before, so the purge only has to keep up with that: 1,000 rows a
 # second is 86 million a day. A batch runs on the writer thread, but holds the write lock
@@ -72,8 +73,11 @@ class EnvelopeDatabase:
         try:
             if isinstance(store, AsyncStore):
                 await store.ping()
-            else:
-                await store.probe()  # opens the file, creates the table, tries a write
+            else:  # opens the file, creates the table, tries a write
+                await asyncio.wait_for(store.probe(), PROBE_TIMEOUT)
+        except TimeoutError:
+            self._unavailable(StoreError(f"no answer within {PROBE_TIMEOUT:g} s"))
+            return False
         except NotWritable as exc:
             log.error(
                 "envelope_database_not_writable",
@@ -86,23 +90,30 @@ class EnvelopeDatabase:
             self.health.failures = 1
             return False
         except StoreError as exc:
-            log.error(
-                "envelope_database_unavailable",
-                database=self.name,
-                error=str(exc),
-                effect="serving; forward falls back to embedded addresses, "
-                "reverse of database addresses answers 400 until it is back",
-            )
-            self.health.failures = 1
+            self._unavailable(exc)
             return False
         log.info("envelope_database", database=self.name)
         return True
 
+    def _unavailable(self, exc: StoreError) -> None:
+        log.error(
+            "envelope_database_unavailable",
+            database=self.name,
+            error=str(exc),
+            effect="serving; forward falls back to embedded addresses, "
+            "reverse of database addresses answers 400 until it is back",
+        )
+        self.health.failures = 1
+
     def tick(self, now: float) -> asyncio.Future[int] | None:
-        """Start a purge of expired rows if it is time and none is running; the future says
-        how many rows it deleted (None: no purge now)."""
+        """Answer the writes that are stuck (``give_up_stalled``); start a purge of expired
+        rows if it is time and none is running: the future says how many rows it deleted
+        (None: no purge now)."""
         store = self.store
-        if isinstance(store, AsyncStore) or now < self._next_purge or self._purging is not None:
+        if isinstance(store, AsyncStore):
+            return None
+        store.give_up_stalled(now)
+        if now < self._next_purge or self._purging is not None:
             return None
         self._purging = purging = store.purge(PURGE_BATCH)
         purging.add_done_callback(functools.partial(self._purged, now))

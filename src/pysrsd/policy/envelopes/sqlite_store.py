@@ -81,6 +81,9 @@ class SqliteStore(LocalStore):
             return
         self._writer.put(key, value, expires, done)
 
+    def give_up_stalled(self, now: float) -> int:
+        return self._writer.give_up_stalled(now)
+
     def purge(self, limit: int) -> asyncio.Future[int]:
         def delete(db: sqlite3.Connection) -> int:
             cursor = db.execute(

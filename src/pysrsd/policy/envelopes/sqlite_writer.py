@@ -12,6 +12,9 @@ Contract:
   on the same file, a backup) makes the thread wait, at most ``BUSY_TIMEOUT`` per
   transaction, then fail the batch; only the forwards that need a row wait, and they fall
   back. Lookups that need no row, and reads (WAL: a writer never blocks a reader), go on.
+- Bounded even when the file system hangs (a dead NFS server, a failing disk): rows the thread
+  has not settled ``STALL`` seconds after they were handed over are answered as failed by
+  ``give_up_stalled`` (housekeeping, each second), so their forwards fall back.
 - ``run(work)``: any other write (the purge, the start-up probe) goes through the same thread
   and connection, in order with the rows; its result or ``StoreError`` resolves a future.
 - The thread opens the file (creating it and postsrsd 2.x's table if needed, WAL,
@@ -22,6 +25,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import queue
@@ -45,6 +49,7 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS ltidx ON kv (lt)"
 )
 BUSY_TIMEOUT = 0.2  # seconds the thread waits for another writer before the batch falls back
+STALL = 2.0  # seconds after which rows the thread has not settled are answered as failed
 WAL_LIMIT = 4 * 1024 * 1024  # bytes of write-ahead log kept after a checkpoint
 CHUNK = 300  # rows per INSERT statement (900 parameters; SQLite allows 32,766)
 _STOP = None
@@ -60,7 +65,7 @@ def _text(value: bytes) -> str | bytes:
 class _Job:
     """Work for the thread: rows to insert, or a function of the connection."""
 
-    __slots__ = ("future", "loop", "rows", "work")
+    __slots__ = ("future", "given_up", "loop", "rows", "sent", "work")
 
     def __init__(
         self,
@@ -73,12 +78,15 @@ class _Job:
         self.rows = rows
         self.work = work
         self.future = future
+        self.sent = loop.time()
+        self.given_up = False  # its rows were answered as failed: the thread's word is ignored
 
 
 class Writer:
     def __init__(self, path: str) -> None:
         self.path = path
         self._rows: list[Row] = []  # put during this turn of the loop
+        self._waiting: collections.deque[_Job] = collections.deque()  # rows not yet settled
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None  # the thread's own
@@ -93,7 +101,9 @@ class Writer:
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         rows, self._rows = self._rows, []
         if rows:  # (``run`` may have sent them already)
-            self._submit(_Job(loop, rows))
+            job = _Job(loop, rows)
+            self._waiting.append(job)
+            self._submit(job)
 
     def run(self, work: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """``work(connection)`` on the thread, after the rows already put."""
@@ -103,6 +113,30 @@ class Writer:
             self._flush(loop)
         self._submit(_Job(loop, [], work, future))  # type: ignore[arg-type]
         return future
+
+    def give_up_stalled(self, now: float) -> int:
+        """On the loop (housekeeping): answer as failed the rows handed to the thread more than
+        ``STALL`` seconds before ``now`` (``loop.time()``), so that a file system that hangs
+        (a dead NFS server, a failing disk) holds no forward for ever; they fall back. The
+        thread may still commit them later: harmless, their answers have left. How many."""
+        count = 0
+        while self._waiting and self._waiting[0].sent < now - STALL:
+            job = self._waiting.popleft()
+            job.given_up = True
+            count += len(job.rows)
+            error = StoreError(f"sqlite:{self.path}: no answer within {STALL:g} s")
+            _settle_rows(job.rows, error)
+        return count
+
+    def _settled(self, job: _Job, error: StoreError | None) -> None:
+        if job.given_up:
+            return
+        if self._waiting and self._waiting[0] is job:  # the thread settles in order
+            self._waiting.popleft()
+        else:  # (a job of a loop that has been closed since is in front)
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(job)
+        _settle_rows(job.rows, error)
 
     def _submit(self, job: _Job) -> None:
         if self._thread is None:
@@ -142,7 +176,7 @@ class Writer:
         if rows:
             error = self._commit([row for job in rows for row in job.rows])
             for job in rows:
-                _call(job.loop, _settle_rows, job.rows, error)
+                _call(job.loop, self._settled, job, error)
         for job in jobs:
             if job.work is not None and job.future is not None:
                 _call(job.loop, _resolve, job.future, self._attempt(job.work))
