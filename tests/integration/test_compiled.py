@@ -58,7 +58,7 @@ def compiled_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_lookup_path_is_compiled(compiled_tree: Path) -> None:
-    built = sorted(p.name.split(".")[0] for p in (compiled_tree / "src/pysrsd").glob("*.so"))
+    built = sorted(p.name.split(".")[0] for p in (compiled_tree / "src/pysrsd").rglob("*.so"))
     assert built == sorted(
         ["engine", "hashing", "hub", "lookup", "refusals", "socketmap", "tables", "tcp_table"]
     )

@@ -1,6 +1,6 @@
 """Interop tests against peers built from source (pfix-srsd, postsrsd 2.4), outside CI.
 
-They run only when ``PYSRSD_PEERS`` names the directory the peers were built into: it holds
+They run only when ``SRS_PEERS`` names the directory the peers were built into: it holds
 ``bin/pfix-srsd``, ``bin/postsrsd2`` and the start scripts ``start-pfix-srsd.sh DOMAIN
 SECRETS FWD REV [OPTIONS]`` and ``start-postsrsd2.sh DOMAIN SECRETS PORT [MODE [DBURI]]``.
 Without it every test here is skipped, whatever ``PYSRSD_REQUIRE_SYSTEM`` says (CI does not
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-VARIABLE = "PYSRSD_PEERS"
+VARIABLE = "SRS_PEERS"
 NEEDED = ("bin/pfix-srsd", "bin/postsrsd2", "start-pfix-srsd.sh", "start-postsrsd2.sh")
 
 

@@ -1,4 +1,4 @@
-"""pysrsd against pfix-srsd and postsrsd 2.4 built from source (``PYSRSD_PEERS``, see
+"""pysrsd against pfix-srsd and postsrsd 2.4 built from source (``SRS_PEERS``, see
 conftest.py): what docs/migrating.md and docs/hash.md say about them, on the real programs.
 
 - pfix-srsd's addresses reverse in pysrsd in the acceptance window and in concatenated mode;

@@ -32,11 +32,11 @@ NOT_REWRITTEN = {
     b"malformed SRS1 address": "malformed",
     b"address too long": "malformed",
     b"unknown alias": "unknown_alias",  # a database address the database does not hold
+    b"database address, no envelope database configured": "unknown_alias",
 }
 TEMPORARY = {
     b"internal error": "internal",
     b"envelope database unavailable": "database",
-    b"database address, no envelope database configured": "database",
 }
 REASONS = {
     Table.FORWARD: ("not_address", "excluded", "own_domain", "malformed"),

@@ -11,7 +11,7 @@ character of a line, and a line starting with white space continues the previous
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pysrsd.config.files import read_trusted
@@ -24,6 +24,10 @@ class Exclusions:
     domains: frozenset[bytes] = frozenset()
     parents: frozenset[bytes] = frozenset()  # ".example.com": subdomains of these
     addresses: frozenset[bytes] = frozenset()
+    longest: int = field(default=0, init=False, repr=False, compare=False)  # of the parents
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "longest", max(map(len, self.parents), default=0))
 
     def __len__(self) -> int:
         return len(self.domains) + len(self.parents) + len(self.addresses)
@@ -39,7 +43,9 @@ class Exclusions:
         if domain in self.domains:
             return "domain excluded"
         if self.parents:
-            dot = domain.find(b".")
+            # Only a suffix no longer than the longest entry can match: starting there keeps
+            # the work linear in the key's length (slicing at every dot was quadratic).
+            dot = domain.find(b".", max(0, len(domain) - self.longest))
             while dot >= 0:
                 if domain[dot:] in self.parents:
                     return "domain excluded"

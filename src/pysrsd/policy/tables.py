@@ -42,7 +42,7 @@ from pysrsd.observe.metrics import observe_database
 from pysrsd.policy.envelopes import AsyncStore, LocalStore, StoreError, alias, is_alias
 from pysrsd.policy.refusals import RefusalLog
 from pysrsd.policy.state import State
-from pysrsd.srs.engine import Rewritten, is_srs
+from pysrsd.srs.engine import MAX_ADDRESS, Rewritten, is_srs
 from pysrsd.wire.lookup import Answer, Status, Table
 
 log = structlog.get_logger("pysrsd.lookup")
@@ -54,7 +54,8 @@ _FAULT = Answer(Status.TEMP_FAIL, b"internal error")
 _NOT_SRS_REASON = "not an SRS address"  # e.g. a quoted ordinary local part: stays silent
 REFUSALS = RefusalLog()  # housekeeping calls REFUSALS.flush() for the summary line
 _DB_DOWN = Answer(Status.TEMP_FAIL, b"envelope database unavailable")
-_NO_DB = Answer(Status.TEMP_FAIL, b"database address, no envelope database configured")
+_NO_DB = Answer(Status.NOT_FOUND, b"database address, no envelope database configured")
+_TOO_LONG = Answer(Status.NOT_FOUND, b"address too long")
 _LOOKS_LIKE_ALIAS = Answer(Status.NOT_FOUND, b"sender has the form of a database alias")
 _UNKNOWN_ALIAS = Answer(Status.NOT_FOUND, b"unknown alias")
 LOCAL_PART_MAX = 64  # octets, RFC 5321 4.5.3.1.1
@@ -84,11 +85,23 @@ def _domain(address: bytes) -> bytes:
     return address.rpartition(b"@")[2].lower()
 
 
+def _unquoted(key: bytes) -> bytes:
+    """``key`` with the quotes around its local part removed: what the hash covers."""
+    local, at, domain = key.rpartition(b"@")
+    if len(local) >= 2 and local[:1] == b'"' and local[-1:] == b'"':
+        return local[1:-1] + at + domain
+    return key
+
+
 def forward(state: State, key: bytes) -> Plan:
+    if len(key) > MAX_ADDRESS:  # first: no policy work on a key no address can be
+        return _TOO_LONG
     excluded = state.exclusions.match(key)
     if excluded is not None:
         return Answer(Status.NOT_FOUND, excluded.encode())
-    if is_alias(key):  # its SRS address would reverse to a database lookup, not to it
+    # Its SRS address would reverse to a database lookup, not to it. The quotes do not count:
+    # "KEY"@1 is signed without them, and its SRS address, unquoted, reverses to KEY@1.
+    if is_alias(key) or (key[:1] == b'"' and is_alias(_unquoted(key))):
         return _LOOKS_LIKE_ALIAS
     if _domain(key) == state.policy.domain and (
         not state.policy.always_rewrite or is_srs(key.lstrip(b'"'))
@@ -116,6 +129,8 @@ def forward(state: State, key: bytes) -> Plan:
 def reverse(state: State, key: bytes) -> Plan:
     if not is_srs(key) and key[:1] != b'"':  # quoted SRS local parts are rare: engine checks
         return _NOT_SRS
+    if len(key) > MAX_ADDRESS:
+        return _TOO_LONG
     if not state.policy.reverse_any_domain and _domain(key) != state.policy.domain:
         return _FOREIGN
     outcome = state.engine.reverse(key)

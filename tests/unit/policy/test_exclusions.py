@@ -120,3 +120,26 @@ def test_unreadable_file_names_the_setting(
         load_exclusions(path)
     assert words in str(caught.value)
     assert str(path) in str(caught.value)
+
+
+class CountingSet(frozenset[bytes]):
+    """A set that counts membership tests: the work a match does, without a clock."""
+
+    tests = 0
+
+    def __contains__(self, item: object) -> bool:
+        CountingSet.tests += 1
+        return super().__contains__(item)
+
+
+def test_subdomain_match_of_a_long_domain_looks_only_at_suffixes_that_can_match() -> None:
+    """A domain of many short labels used to be sliced once per dot (a 100 KB key held the
+    event loop for over a second, quadratic in its length): only suffixes no longer than the
+    longest ``.domain`` entry can match, so only those are looked up."""
+    parents = CountingSet({b".example.org", b".example.com"})
+    exclusions = Exclusions(parents=parents)
+    domain = b"a." * 500 + b"example.net"
+    CountingSet.tests = 0
+    assert exclusions.match(b"user@" + domain) is None
+    assert CountingSet.tests <= 3  # the suffixes "a.example.net", ".example.net"; not 501
+    assert exclusions.match(b"user@" + b"a." * 500 + b"example.com") == "domain excluded"

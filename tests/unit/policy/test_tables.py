@@ -203,3 +203,50 @@ for key in keys:
         ("refused", "info", "malformed SRS0 address"),
     ]
     assert events[0]["address"] == srs0(b"victim@example.com", secret=b"attacker").decode()
+
+
+class Untouchable(Exclusions):
+    """An exclusion map that fails the test if any lookup reaches it."""
+
+    def match(self, address: bytes) -> str | None:
+        raise AssertionError(f"policy work on a key of {len(address)} bytes")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(b"a." * 50_000 + b"@" + b"b." * 50_000 + b"example.com", id="many-dots"),
+        pytest.param(b"x" * 1012 + b"@" + b"example.com", id="just-over"),
+    ],
+)
+def test_a_key_longer_than_any_address_is_refused_before_any_policy_work(key: bytes) -> None:
+    """An address is at most 1,023 octets here (as postsrsd 1.x's buffers): a longer key is
+    not found at once, whatever the exclusion map holds, so it costs no more than a normal
+    lookup. (A 100 KB socketmap key with many dots used to hold the event loop 1.36 s.)"""
+    state = dataclasses.replace(make_state(), exclusions=Untouchable(parents=frozenset({b".x"})))
+    assert tables.forward(state, key) == Answer(Status.NOT_FOUND, b"address too long")
+    reverse_key = b"SRS0=" + key
+    assert tables.reverse(state, reverse_key) == Answer(Status.NOT_FOUND, b"address too long")
+
+
+def test_a_quoted_sender_shaped_like_a_database_alias_is_not_rewritten_either() -> None:
+    """The quotes do not change what the hash covers: ``"KEY"@1`` was signed, and its SRS
+    address (unquoted by Postfix) then reversed to the database alias ``KEY@1``: in database
+    mode a direct client of the map could read the stored sender of any alias it named."""
+    key = b"0123456789ABCDEFGHIJKLMNOPQRSTUV"
+    for local in (key, key.lower()):
+        assert tables.forward(make_state(), b'"' + local + b'"@1') == Answer(
+            Status.NOT_FOUND, b"sender has the form of a database alias"
+        )
+
+
+def test_a_database_address_without_a_database_is_not_found_not_deferred() -> None:
+    """Without an envelope database (embedded mode) a database SRS address can never be
+    answered: 500, an address problem, not a 400 that would defer every mail to it."""
+    state = make_state()
+    alias_address = Engine([SECRET], DOMAIN, clock=lambda: NOW).forward(
+        b"0123456789ABCDEFGHIJKLMNOPQRSTUV@1"
+    )
+    assert isinstance(alias_address, Rewritten)
+    answer = tables.reverse(state, alias_address.address)
+    assert isinstance(answer, Answer) and answer.status is Status.NOT_FOUND
