@@ -34,7 +34,8 @@ housekeeping purges the expired rows while the benchmark only watches; then batc
 new senders. After each step: SQLite file and WAL sizes, pages in use and free, rows (and rows
 already expired), the daemon's RSS and peak RSS; Redis ``dbsize``, ``used_memory`` and the
 keyspace line (keys with a TTL, mean TTL). A probe thread per SQLite daemon times sequential
-lookups (every 5 ms) before the clock moves and during the purge, which runs on the loop.
+lookups (every 5 ms) before the clock moves and during the purge (on the daemon's SQLite
+writer thread).
 Logs are at ``warning`` here (a million ``rewrite`` lines per batch are not what is measured).
 """
 
