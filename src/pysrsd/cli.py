@@ -285,7 +285,11 @@ def _warn_unknown_variables() -> None:
 def _check_account(settings: Settings) -> None:
     """The files as the account after the drop sees them: unreadable is an error now (not at
     the next reload), a secret it could rewrite is a warning."""
-    readable = {"secrets-file": settings.secrets_file, "exclude-file": settings.exclude_file}
+    readable = {
+        "secrets-file": settings.secrets_file,
+        "exclude-file": settings.exclude_file,
+        "envelope-database-password-file": settings.envelope_database_password_file,
+    }
     writable = privileges.check_account_files(
         settings.user, settings.group, readable, settings.secrets_file
     )

@@ -271,6 +271,28 @@ def test_the_redis_password_from_its_file(tmp_path: Path, redis: RedisServer) ->
     assert PASSWORD not in log
 
 
+def test_a_password_file_the_daemons_account_cannot_read_stops_it_at_start(
+    open_tmp: Path,
+) -> None:
+    """Checked like the secrets file: root:pysrsd 0640 is the layout; a file the account the
+    daemon serves as cannot read is one clear line at start, not a failure at the first
+    reconnection."""
+    nobodys_database(open_tmp)  # (as root)
+    secrets = secrets_for_nobody(open_tmp)
+    password = open_tmp / "redis-password"
+    password.write_text(PASSWORD + "\n")
+    password.chmod(0o600)
+    args = ["--user", "nobody", *database_args("redis://127.0.0.1:9/0")]
+    args += ["--envelope-database-password-file", str(password)]
+    with pytest.raises(RuntimeError, match="exited 2") as failed:
+        with running_daemon(open_tmp, secrets, *args):
+            pass
+    assert f"envelope-database-password-file: {password} is not readable by uid" in str(
+        failed.value
+    )
+    assert PASSWORD not in str(failed.value)
+
+
 def test_redis_down_at_start_then_back(tmp_path: Path) -> None:
     redis = RedisServer(tmp_path)  # not started
     secrets = write_secrets(tmp_path / "secrets", "s3cret")
