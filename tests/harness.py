@@ -66,6 +66,14 @@ def secrets_for_nobody(directory: Path, mode: int = 0o640) -> Path:
     return secrets
 
 
+def settled(config_dir: Path) -> None:
+    """main.cf and master.cf dated 2 s back: Postfix waits before it reads a configuration
+    file changed within the last second (an editor may still be writing it)."""
+    when = time.time() - 2
+    for name in ("main.cf", "master.cf"):
+        os.utime(config_dir / name, (when, when))
+
+
 class Daemon:
     """A running ``python -m pysrsd``; ``ports[table]`` are the bound ports."""
 
@@ -143,6 +151,20 @@ def running_daemon(
         yield daemon
 
 
+def ctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``pysrsctl ARGS`` as the administrator runs it, without the caller's PYSRSD_* or
+    config file; ``env`` adds to the environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYSRSD_")}
+    return subprocess.run(
+        [sys.executable, "-c", "from pysrsd.ctl import main; raise SystemExit(main())", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**clean, "PYSRSD_CONFIG": "/dev/null", **(env or {})},
+    )
+
+
 class Client:
     """One persistent tcp_table connection, as a Postfix process keeps one."""
 
@@ -171,19 +193,6 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def pysrsctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``pysrsctl ARGS`` as the administrator runs it: no PYSRSD_* but ``env``, no config."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYSRSD_")}
-    return subprocess.run(
-        [sys.executable, "-c", "from pysrsd.ctl import main; raise SystemExit(main())", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**clean, "PYSRSD_CONFIG": "/dev/null", **(env or {})},
-    )
 
 
 def postmap(query: str | Sequence[str], table: str, *, stdin: bytes | None = None) -> str:

@@ -25,6 +25,7 @@ otherwise, or fails under PYSRSD_REQUIRE_SYSTEM=1.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -43,7 +44,18 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from harness import SECRET, Daemon, free_ports, require, running_daemon, write_secrets
+from harness import (
+    SECRET,
+    Daemon,
+    free_ports,
+    require,
+    running_daemon,
+    settled,
+    write_secrets,
+)
+
+from pysrsd.ctl import forwarded, postconf
+from pysrsd.ctl.postconf import Postfix
 
 POSTFIX = "/usr/sbin/postfix"
 WAIT = 30.0  # longest wait for a delivery, seconds
@@ -116,6 +128,9 @@ def instance_dir(prefix: str = "pysrsd-e2e-") -> Iterator[Path]:
 
 
 # -- the outside world ---------------------------------------------------------------------
+REFUSED = "refused"  # the sink refuses at RCPT every recipient whose local part starts so
+
+
 @dataclass(frozen=True)
 class Delivery:
     mail_from: str
@@ -131,11 +146,30 @@ class Delivery:
     def subject(self) -> str:
         return self.header("Subject")
 
+    def received_from(self, helo: str) -> int:
+        """Received: lines of SMTP hops whose client greeted as ``helo``."""
+        pattern = rb"^Received: from %s " % re.escape(helo.encode())
+        return len(re.findall(pattern, self.content, re.MULTILINE))
+
 
 @dataclass
 class _Recorder:
     deliveries: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address.lower().startswith(REFUSED):  # an outside MX that knows no such user
+            return f"550 5.1.1 <{address}>: Recipient address rejected: no such user here"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         delivery = Delivery(
@@ -152,12 +186,12 @@ class _Recorder:
 class Sink:
     """aiosmtpd on a free loopback port, SMTPUTF8 on, recording every delivery."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.port = free_ports()[0]
         self._recorder = _Recorder()
         self._controller = Controller(
             self._recorder,
-            hostname="127.0.0.1",
+            hostname=host,
             port=self.port,
             server_hostname="sink.example",  # not Postfix's myhostname: no mail loop
             enable_SMTPUTF8=True,
@@ -210,7 +244,13 @@ class PostfixInstance:
     """A private Postfix: ``postfix -c base/etc``, queue in base/spool, log in base/maillog."""
 
     def __init__(
-        self, base: Path, *, relay_port: int, settings: Mapping[str, str], chroot: bool = False
+        self,
+        base: Path,
+        *,
+        relay_port: int,
+        settings: Mapping[str, str],
+        chroot: bool = False,
+        configure: Callable[[Path], None] | None = None,
     ) -> None:
         self.base = base
         self.config_dir = base / "etc"
@@ -221,6 +261,7 @@ class PostfixInstance:
         self.relay_port = relay_port
         self.settings = dict(settings)
         self.chroot = chroot  # as Debian ships master.cf: smtpd, cleanup... chrooted
+        self.configure = configure  # given the configuration directory before Postfix starts
         self._master_pid: int | None = None
 
     def main_cf(self) -> dict[str, str]:
@@ -272,6 +313,7 @@ class PostfixInstance:
                 with suppress(FileNotFoundError):
                     shutil.copy(Path("/etc") / name, self.queue_dir / "etc" / name)
         (self.config_dir / "master.cf").write_text(master_cf)
+        settled(self.config_dir)
 
     def postfix(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -290,6 +332,8 @@ class PostfixInstance:
 
     def start(self) -> None:
         self._write_config()
+        if self.configure is not None:
+            self.configure(self.config_dir)
         self.postfix("start")  # runs "postfix check" first, which creates the queue
         pid_file = self.queue_dir / "pid" / "master.pid"
         deadline = time.monotonic() + 15
@@ -360,6 +404,22 @@ class PostfixInstance:
             check=True,
         )
 
+    def mailbox(self, user: str) -> str:
+        """The local user's mailbox (mbox), as local(8) delivered it; empty if none yet."""
+        try:
+            return (self.base / "mail" / user).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, text: str) -> None:
+        """Until the maillog has ``text``; an error with the log's tail after ``WAIT``."""
+        deadline = time.monotonic() + WAIT
+        while text not in self.log_text():
+            if time.monotonic() > deadline:
+                tail = "\n".join(self.log_text().splitlines()[-30:])
+                raise AssertionError(f"no {text!r} in the maillog after {WAIT}s:\n{tail}")
+            time.sleep(0.05)
+
     def log_text(self) -> str:
         try:
             return self.maillog.read_text(errors="replace")
@@ -428,21 +488,24 @@ EXCLUDED_DOMAIN = "excluded.example"
 EXPECTED_WARNINGS = ("Illegal address syntax from localhost[127.0.0.1] in RCPT command",)
 
 
-def tcp_maps(daemon: Daemon) -> dict[str, str]:
+def tcp_maps(forward_port: int, reverse_port: int) -> dict[str, str]:
     """examples/main.cf, with the daemon's ports."""
     return {
-        "sender_canonical_maps": f"tcp:127.0.0.1:{daemon.forward_port}",
+        "sender_canonical_maps": f"tcp:127.0.0.1:{forward_port}",
         "sender_canonical_classes": "envelope_sender",
-        "recipient_canonical_maps": f"tcp:127.0.0.1:{daemon.reverse_port}",
+        "recipient_canonical_maps": f"tcp:127.0.0.1:{reverse_port}",
         "recipient_canonical_classes": "envelope_recipient, header_recipient",
     }
 
 
 FORWARDING = {
     # the forwarder: fwd.example (pysrsd's domain, harness.DOMAIN) is local, and its alias
-    # forwards to a mailbox "outside", i.e. at the sink
+    # forwards to a mailbox "outside", i.e. at the sink (which refuses "refused@"), or to a
+    # domain this host relays to (relay_domains: relay_transport)
     "mydestination": "$myhostname, localhost, fwd.example",
-    "virtual_alias_maps": "inline:{ fwd@fwd.example=bob@gmail.example }",
+    "virtual_alias_maps": "inline:{ fwd@fwd.example=bob@gmail.example, "
+    "fwdrefused@fwd.example=refused@gmail.example, fwdrelay@fwd.example=carol@relayed.example }",
+    "relay_domains": "relayed.example",
     # the same through local(8): an /etc/aliases entry, re-submitted to cleanup(8)
     "alias_maps": "inline:{ postmaster=root, fwdlocal=bob@gmail.example }",
 }
@@ -455,14 +518,32 @@ class World:
     daemon: Daemon
     postfix: PostfixInstance
     secrets: Path
+    daemon_args: tuple[str, ...] = ()  # the daemon's own, without its ports
+
+    @contextmanager
+    def daemon_again(self) -> Iterator[Daemon]:
+        """pysrsd once more, after ``daemon.stop()``: same settings, same endpoints."""
+        forward, reverse = str(self.daemon.forward_port), str(self.daemon.reverse_port)
+        ports = ("--forward-port", forward, "--reverse-port", reverse)
+        with running_daemon(self.base, self.secrets, *self.daemon_args, *ports) as daemon:
+            yield daemon
 
 
 @contextmanager
 def postfix_running(
-    base: Path, sink: Sink, settings: dict[str, str], *, chroot: bool = False
+    base: Path,
+    sink: Sink,
+    settings: dict[str, str],
+    *,
+    chroot: bool = False,
+    configure: Callable[[Path], None] | None = None,
 ) -> Iterator[PostfixInstance]:
     instance = PostfixInstance(
-        base, relay_port=sink.port, settings={**FORWARDING, **settings}, chroot=chroot
+        base,
+        relay_port=sink.port,
+        settings={**FORWARDING, **settings},
+        chroot=chroot,
+        configure=configure,
     )
     try:
         instance.start()
@@ -509,25 +590,44 @@ Maps = Callable[[Daemon, Path], dict[str, str]]
 
 
 def _tcp(daemon: Daemon, _sock: Path) -> dict[str, str]:
-    return tcp_maps(daemon)
+    return tcp_maps(daemon.forward_port, daemon.reverse_port)
+
+
+def forwarded_only_layout(maps: Mapping[str, str], port: int, config_dir: Path) -> None:
+    """The forwarded-only layout as ``pysrsctl setup --forwarded-only --postfix`` writes it
+    (the same plan and steps: backups, postconf -M/-P/-e/-X, postfix check), with the maps
+    ``maps`` names in main.cf style and the SRS hop's listener on ``port``."""
+    postfix = Postfix(config_dir)
+    forward, reverse = maps["sender_canonical_maps"], maps["recipient_canonical_maps"]
+    for step in postconf.steps(postfix, forwarded.plan(postfix, forward, reverse, port)):
+        if step.action is not None:
+            step.action()
+            settled(config_dir)
 
 
 @contextmanager
 def world(
     *daemon_args: str,
-    maps: Maps = lambda daemon, _sock: tcp_maps(daemon),
+    maps: Maps = _tcp,
     chroot: bool = False,
+    forwarded_only: bool = False,
+    outside: str | None = None,
 ) -> Iterator[World]:
     """A sink, a pysrsd serving tcp_table and a unix socketmap (with an exclusion map), and a
     Postfix whose canonical maps are ``maps(daemon, socket_path)``. With ``chroot``, Postfix
     runs its services chrooted as Debian does, and the socket is where the README puts it:
-    QUEUE/pysrsd/socketmap (``chrooted_socketmap_maps`` names it as main.cf does)."""
+    QUEUE/pysrsd/socketmap (``chrooted_socketmap_maps`` names it as main.cf does). With
+    ``forwarded_only``, the same maps in the forwarded-only layout instead of the plain one.
+    With ``outside`` (a loopback address other than Postfix's), there is no relayhost: the
+    sink listens there and is reached as the recipient domain's own host, for recipients
+    ``user@[outside]``, on the sink's port (``smtp_tcp_port``)."""
     require_instance()
     with ExitStack() as stack:
         base = stack.enter_context(instance_dir())
-        sink = Sink()
+        sink = Sink(outside or "127.0.0.1")
         sink.start()
         stack.callback(sink.stop)
+        direct = {"relayhost": "", "smtp_tcp_port": str(sink.port)} if outside else {}
         secrets = write_secrets(base / "secrets", SECRET)
         exclude = base / "exclude"
         exclude.write_text(f"# pysrsd exclusion map\n{EXCLUDED_DOMAIN}\n")
@@ -537,10 +637,16 @@ def world(
             sock.parent.mkdir(parents=True)
         args = ["--exclude-file", str(exclude), "--socketmap", f"unix:{sock}", *daemon_args]
         daemon = stack.enter_context(running_daemon(base, secrets, *args))
-        settings = maps(daemon, sock)
-        running = postfix_running(base / "postfix", sink, settings, chroot=chroot)
+        settings, configure = maps(daemon, sock), None
+        if forwarded_only:
+            configure = functools.partial(forwarded_only_layout, settings, free_ports()[0])
+            settings = {}
+        settings.update(direct)
+        running = postfix_running(
+            base / "postfix", sink, settings, chroot=chroot, configure=configure
+        )
         postfix = stack.enter_context(running)
-        yield World(base, sink, daemon, postfix, secrets)
+        yield World(base, sink, daemon, postfix, secrets, tuple(args))
         _check_daemon_log(daemon)  # only after a passing test, as in postfix_running
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import postfix_instance
 import pytest
-from harness import running_daemon
 from mailflow import ALIAS, FORWARD_TO, reverse, token
 from postfix_instance import world
 
@@ -19,15 +18,13 @@ def test_a_stopped_daemon_defers_mail_and_loses_none(monkeypatch: pytest.MonkeyP
     expected = (*postfix_instance.EXPECTED_WARNINGS, *down)
     monkeypatch.setattr(postfix_instance, "EXPECTED_WARNINGS", expected)
     with world() as w:
-        ports = [str(w.daemon.forward_port), str(w.daemon.reverse_port)]
         w.daemon.stop()
         sender = f"queued-{token()}@example.com"
         code, text = w.postfix.send(sender, [ALIAS])[ALIAS]
         assert (code, text.split()[0]) == (451, "4.3.0"), text
         w.postfix.sendmail(sender, ALIAS, subject=sender)
         assert not w.sink.to(FORWARD_TO)
-        args = ["--forward-port", ports[0], "--reverse-port", ports[1]]
-        with running_daemon(w.base, w.secrets, *args):
+        with w.daemon_again():
             (delivery,) = w.sink.wait(lambda d: d.subject == sender, flush=w.postfix.flush)
         assert delivery.rcpt_tos == (FORWARD_TO,)
         assert reverse(delivery.mail_from) == sender

@@ -113,3 +113,38 @@ kill $daemon; wait $daemon || true
     assert found["sockdir"] == "pysrsd:postfix 750"
     assert found["as_postfix"].startswith("SRS0=")
     assert found["as_postfix"].endswith("=example.com=alice@forwarder.example")
+
+
+def test_forwarded_only_route_on_debians_postfix_after_the_plain_one(tmp_path: Path) -> None:
+    """From the plain layout to the forwarded-only one on the system's own Postfix
+    configuration: setup backs up both files before editing, postfix check passes, the global
+    sender map goes, a second run changes nothing; check says the layout is complete, and
+    once the hop's listener is removed, fails and prints the command that puts it back."""
+    require_scratch_root()
+    script = f"""
+cp /etc/postfix/main.cf /tmp/main.cf.before; cp /etc/postfix/master.cf /tmp/master.cf.before
+{PYSRSCTL} setup forwarder.example --postfix > /dev/null
+{PYSRSCTL} setup forwarder.example --forwarded-only --postfix > /tmp/first.out
+echo "@first=$(grep -c '^doing   postconf' /tmp/first.out)"
+echo "@checked=$(grep -c '^doing   postfix check' /tmp/first.out)"
+{PYSRSCTL} setup forwarder.example --forwarded-only --postfix > /tmp/second.out
+echo "@second=$(grep -c '^doing' /tmp/second.out || true)"
+cmp -s /tmp/master.cf.before "$(ls /etc/postfix/master.cf.pysrsd-* | head -1)" && echo "@kept=yes"
+echo "@sender_maps=$(postconf -h sender_canonical_maps)"
+echo "@transport=$(postconf -h default_transport)"
+{PYSRSCTL} check > /tmp/check.out && echo "@check=$(grep '^postfix:' /tmp/check.out)"
+postconf -MX 127.0.0.1:10004/inet
+{PYSRSCTL} check > /tmp/broken.out || echo "@broken=$?"
+echo "@fix=$(grep -c "postconf -M '127.0.0.1:10004/inet = " /tmp/broken.out)"
+"""
+    result = run_as_root(script, tmp_path / "scratch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = values(result.stdout)
+    assert int(found["first"]) > 10 and found["checked"] == "1", result.stdout
+    assert (found["second"], found.get("kept")) == ("0", "yes")
+    assert (found["sender_maps"], found["transport"]) == ("", "pysrsd-hop:[127.0.0.1]:10004")
+    assert (
+        found["check"]
+        == "postfix:     forwarded-only layout, complete (SRS hop on 127.0.0.1:10004)"
+    )
+    assert (found.get("broken"), found["fix"]) == ("2", "1")

@@ -7,8 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, SECRET, running_daemon, write_secrets
-from harness import pysrsctl as ctl
+from harness import DOMAIN, SECRET, ctl, running_daemon, write_secrets
 from oracles import mail_srs_forward, require_oracles
 
 

@@ -18,8 +18,8 @@ from harness import (
     DOMAIN,
     Client,
     clock_environment,
+    ctl,
     daemon_command,
-    pysrsctl,
     running,
     running_daemon,
     secrets_for_nobody,
@@ -132,7 +132,7 @@ def test_pysrsctl_as_root_never_creates_or_writes_the_daemons_database(open_tmp:
     lib = db.parent
     secrets = secrets_for_nobody(open_tmp)
     offline = offline_settings(secrets, db)
-    fresh = pysrsctl("forward", *offline, LONG.decode())
+    fresh = ctl("forward", *offline, LONG.decode())
     assert list(lib.iterdir()) == []
     assert fresh.returncode == 0, fresh.stderr
     assert b"=1=" + postsrsd_key(LONG)[:-2] in fresh.stdout.encode()
@@ -140,11 +140,11 @@ def test_pysrsctl_as_root_never_creates_or_writes_the_daemons_database(open_tmp:
     with running_daemon(open_tmp, secrets, "--user", "nobody", *database_args(f"sqlite:{db}")) as d:
         with Client(d.forward_port) as fwd:
             address = minted(fwd.get(LONG))
-        back = pysrsctl("reverse", *offline, address.decode())
+        back = ctl("reverse", *offline, address.decode())
         assert (back.returncode, back.stdout) == (0, LONG.decode() + "\n")
-        again = pysrsctl("forward", *offline, LONG.decode())  # stored by the daemon: no note
+        again = ctl("forward", *offline, LONG.decode())  # stored by the daemon: no note
         assert again.returncode == 0 and "not stored" not in again.stderr
-        new = pysrsctl("forward", *offline, "new-" + LONG.decode())
+        new = ctl("forward", *offline, "new-" + LONG.decode())
         assert new.returncode == 0 and "not stored" in new.stderr
         assert {path.stat().st_uid for path in lib.iterdir()} == {NOBODY}
         with Client(d.forward_port) as fwd, Client(d.reverse_port) as rev:
@@ -247,10 +247,10 @@ def test_a_redis_password_in_the_uri_is_never_shown(tmp_path: Path, redis: Redis
     assert PASSWORD not in log
     assert "envelope_database_password_in_uri" in log and "password=***" in log
     base = ["--domain", DOMAIN, "--secrets-file", str(secrets), "--original-envelope", "auto"]
-    check = pysrsctl("check", *base, "--envelope-database", uri)
+    check = ctl("check", *base, "--envelope-database", uri)
     assert check.returncode == 0, check.stderr
     assert "password=***" in check.stdout
-    malformed = pysrsctl("check", *base, "--envelope-database", f"redis:/x?password={PASSWORD}")
+    malformed = ctl("check", *base, "--envelope-database", f"redis:/x?password={PASSWORD}")
     assert malformed.returncode == 2 and "envelope-database" in malformed.stderr
     for shown in (log, check.stdout, check.stderr, malformed.stderr):
         assert PASSWORD not in shown

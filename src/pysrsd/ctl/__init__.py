@@ -5,10 +5,12 @@
   pysrsctl genkey [--rotate] [--owner USER[:GROUP]] FILE
                                   new random secret; --rotate puts it on top and keeps the
                                   old ones, which still verify
-  pysrsctl check                  validate the configuration and the files it names
+  pysrsctl check                  validate the configuration, the files it names and the
+                                  Postfix layout
   pysrsctl query [--reverse] ADDRESS   ask a running daemon over tcp_table
-  pysrsctl setup DOMAIN [--systemd | --daemontools DIR] [--socketmap] [--postfix] [--dry-run]
-                                  the first hour: account, files, service, main.cf lines
+  pysrsctl setup DOMAIN [--systemd | --daemontools DIR] [--socketmap] [--forwarded-only]
+                 [--postfix] [--dry-run]
+                                  the first hour: account, files, service, Postfix layout
   pysrsctl health                 probe the running daemon over every configured endpoint
                                   (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
 

@@ -1,15 +1,19 @@
 """``pysrsctl check``: validate the configuration and the files it names, as the daemon
 would at start; print a summary that never shows a secret (only a fingerprint) nor a
-password (the envelope database's URI is shown with its credentials hidden)."""
+password (the envelope database's URI is shown with its credentials hidden); then the local
+Postfix layout (``postfix_check``): a half-configured one is a configuration error (exit 2),
+reported with the commands that fix it."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from pysrsd import cli
 from pysrsd.config.database_uri import display
 from pysrsd.config.settings import unknown_variables
-from pysrsd.ctl import options
+from pysrsd.ctl import options, postfix_check
+from pysrsd.ctl.postconf import Postfix
 from pysrsd.observe import logs
 from pysrsd.policy.state import Runtime
 
@@ -35,4 +39,4 @@ def run(args: argparse.Namespace) -> int:
             f"warning: {settings.secrets_file} is writable by its group or open to others",
             file=sys.stderr,
         )
-    return 0
+    return 0 if postfix_check.report(settings, Postfix()) else cli.EXIT_CONFIG

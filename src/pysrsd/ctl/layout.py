@@ -46,13 +46,16 @@ def config_text(domain: str, socketmap: Path | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main_cf(socketmap: bool) -> list[str]:
-    """The main.cf settings, as ``postconf -e`` takes them (examples/main.cf shows both)."""
+def maps(socketmap: bool) -> tuple[str, str]:
+    """The forward and the reverse map as main.cf names them (examples/main.cf shows both)."""
     if socketmap:
-        forward = f"socketmap:unix:{SOCKETMAP}:forward"
-        reverse = f"socketmap:unix:{SOCKETMAP}:reverse"
-    else:
-        forward, reverse = "tcp:127.0.0.1:10001", "tcp:127.0.0.1:10002"
+        return f"socketmap:unix:{SOCKETMAP}:forward", f"socketmap:unix:{SOCKETMAP}:reverse"
+    return "tcp:127.0.0.1:10001", "tcp:127.0.0.1:10002"
+
+
+def main_cf(socketmap: bool) -> list[str]:
+    """The plain layout's main.cf settings, as ``postconf -e`` takes them."""
+    forward, reverse = maps(socketmap)
     return [
         f"sender_canonical_maps = {forward}",
         "sender_canonical_classes = envelope_sender",

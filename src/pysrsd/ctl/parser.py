@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from pysrsd import __version__, build, cli
-from pysrsd.ctl import check, genkey, health, offline, query, setup
+from pysrsd.ctl import check, forwarded, genkey, health, offline, query, setup
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,9 +71,25 @@ def _add_setup(sub: argparse.ArgumentParser) -> None:
         "cleanup) and print socketmap main.cf lines instead of tcp_table ones",
     )
     add(
+        "--forwarded-only",
+        action="store_true",
+        help="the forwarded-only layout: rewrite the sender only on copies that leave the "
+        "host, after alias expansion (master.cf services and main.cf settings; see "
+        "docs/forwarded-only.md) instead of every sender (the plain layout)",
+    )
+    add(
+        "--hop-port",
+        type=int,
+        default=forwarded.PORT,
+        metavar="PORT",
+        help=f"with --forwarded-only: the loopback port of the SRS hop's smtpd "
+        f"(default {forwarded.PORT})",
+    )
+    add(
         "--postfix",
         action="store_true",
-        help="apply the main.cf lines (main.cf is backed up first; then postfix check)",
+        help="apply the Postfix commands (main.cf and master.cf are backed up first; then "
+        "postfix check)",
     )
     add("--dry-run", action="store_true", help="print every step; change nothing")
     sub.set_defaults(run=setup.run)

@@ -4,21 +4,23 @@ Creates what is missing and leaves what is there: the account, /etc/pysrsd, the 
 (an existing one is kept), the secrets file (never overwritten; its owner and mode are set to
 root:pysrsd 0640), /var/lib/pysrsd, and with ``--socketmap`` the socket directory inside
 Postfix's queue directory; then the systemd units (``--systemd``) or a daemontools service
-directory linked into svscan's directory (``--daemontools DIR``). It prints the main.cf
-lines and applies them only with ``--postfix`` (main.cf is backed up first, then ``postfix
-check`` runs). Running it twice changes nothing the second time. ``--dry-run`` prints every
-step and changes nothing. Each step is planned from what exists, then carried out in order.
+directory linked into svscan's directory (``--daemontools DIR``). It prints the Postfix
+commands, main.cf lines for the plain layout, or with ``--forwarded-only`` the master.cf
+services and main.cf settings of ``ctl.forwarded``, and applies them only with ``--postfix``
+(main.cf and master.cf are backed up first, then ``postfix check`` runs). Running it twice
+changes nothing the second time. ``--dry-run`` prints every step and changes nothing. Each
+step is planned from what exists, then carried out in order.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import time
+import shlex
 from pathlib import Path
 
-from pysrsd.ctl import genkey, layout, steps
+from pysrsd.ctl import forwarded, genkey, layout, postconf, steps
+from pysrsd.ctl.postconf import Postfix
 from pysrsd.ctl.steps import Step
 from pysrsd.errors import ConfigError
 
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         plan += steps.unit_steps(args.socketmap)
     if args.daemontools is not None:
         plan += steps.daemontools_steps(Path(args.daemontools))
-    plan += _postfix_steps(args.postfix, args.socketmap)
+    plan += _postfix_steps(args)
     for step in plan:
         if step.action is None:
             print(f"ok      {step.text}")
@@ -79,30 +81,36 @@ def _queue_directory() -> Path:
     return Path(found) if found else layout.QUEUE_DIRECTORY
 
 
-def _postfix_steps(apply: bool, socketmap: bool) -> list[Step]:
-    lines = layout.main_cf(socketmap)
+def _postfix_steps(args: argparse.Namespace) -> list[Step]:
+    if args.forwarded_only:
+        return _forwarded_only_steps(args)
+    lines = layout.main_cf(args.socketmap)
     print("main.cf (then: postfix reload):")
     for line in lines:
         print(f"    postconf -e '{line}'")
-    if not apply:
+    if not args.postfix:
         return []
-    main_cf = Path(steps.postconf("config_directory") or "/etc/postfix") / "main.cf"
-    if all(steps.postconf(line.split(" = ")[0]) == line.split(" = ")[1] for line in lines):
-        return [Step(f"{main_cf} already has these lines")]
-    backup = main_cf.with_name(f"main.cf.pysrsd-{time.strftime('%Y%m%d-%H%M%S')}")
-    return [
-        Step(f"back up {main_cf} to {backup}", lambda: _backup(main_cf, backup)),
-        Step("postconf -e the lines above", lambda: _postconf_e(lines)),
-        Step("postfix check", lambda: steps.run_checked(["postfix", "check"])),
-    ]
+    postfix = Postfix()
+    pairs = (line.split(" = ", 1) for line in lines)
+    return postconf.steps(postfix, [postconf.parameter(postfix, n, v, "") for n, v in pairs])
 
 
-def _postconf_e(lines: list[str]) -> None:
-    steps.run_checked(["postconf", "-e", *lines])
-
-
-def _backup(main_cf: Path, backup: Path) -> None:
-    shutil.copy2(main_cf, backup)
+def _forwarded_only_steps(args: argparse.Namespace) -> list[Step]:
+    """The layout's commands, planned against the configuration there (only what is missing
+    or different); printed, or with --postfix carried out as steps."""
+    postfix = Postfix()
+    if not postfix.available():
+        raise ConfigError("setup --forwarded-only: Postfix is not installed (no postconf, main.cf)")
+    edits = forwarded.plan(postfix, *layout.maps(args.socketmap), args.hop_port)
+    print("Postfix, forwarded-only layout (then: postfix reload):")
+    if args.postfix:
+        return postconf.steps(postfix, edits)
+    commands = [command for edit in edits for command in edit.commands]
+    for command in commands:
+        print(f"    {shlex.join(command)}")
+    if not commands:
+        print("    in place already")
+    return []
 
 
 def _print_next(args: argparse.Namespace) -> None:
