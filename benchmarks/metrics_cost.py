@@ -22,7 +22,7 @@ from pathlib import Path
 from pysrsd.config.settings import Settings
 from pysrsd.observe import logs, metrics
 from pysrsd.policy import tables
-from pysrsd.policy.state import Runtime
+from pysrsd.policy.runtime import Runtime
 from pysrsd.service.hub import Hub
 from pysrsd.service.server import Connection
 from pysrsd.srs.engine import Engine, Rewritten

@@ -1,4 +1,4 @@
-"""Scenario: the metrics endpoint under load and a reload storm.
+"""Scenarios: the metrics endpoint under load and a reload storm; and beside slow clients.
 
 A daemon with ``--metrics`` serves a checked, pipelined load while it gets a SIGHUP every few
 milliseconds and a scraper asks for ``/metrics`` every 50 ms. Every scrape must be answered
@@ -6,6 +6,10 @@ milliseconds and a scraper asks for ``/metrics`` every 50 ms. Every scrape must 
 lookup counters must equal, kind by kind, the lookups the clients sent and got answered (no
 client here ever resends: there is no eviction and no fault on the connections), and the
 reload counters the reloads the daemon logged.
+
+``slow_scrapers``: 8 clients each send an unfinished request head to the endpoint and come
+back as soon as they are closed (they once held all 4 slots, so no scrape was answered), while
+a scrape is asked every 0.25 s beside a checked load: every scrape must be answered.
 
 Like the rest of the suite it drives the real command; prometheus-client's parser reads the
 scrapes (the ``metrics`` extra).
@@ -130,3 +134,63 @@ def _compare(daemon: Daemon, tally: Tally, final: Samples, hups: int, scrapes: i
         f"{scrapes} scrapes answered; {hups} SIGHUPs, {reloads} reloads; "
         f"counters = answers for {sum(sent.values()):,} lookups in {len(sent)} kinds",
     )
+
+
+SLOW_CLIENTS = 8
+UNFINISHED = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # never the blank line
+
+
+async def _slow_client(port: int, stop: asyncio.Event, opened: list[int]) -> None:
+    """An unfinished head, held until the endpoint closes it; then again at once."""
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.01)
+            continue
+        opened[0] += 1
+        try:
+            writer.write(UNFINISHED)
+            await reader.read()
+        except OSError:
+            pass
+        finally:
+            writer.transport.abort()
+
+
+async def slow_scrapers(size: Size) -> Result:
+    daemon = Daemon(["--metrics", "inet:127.0.0.1:0"]).start()
+    try:
+
+        async def body(tally: Tally) -> None:
+            port = daemon.ports["metrics"]
+            stop, opened = asyncio.Event(), [0]
+            crowd = [
+                asyncio.create_task(_slow_client(port, stop, opened)) for _ in range(SLOW_CLIENTS)
+            ]
+            load = Load(daemon.ports, connections=10, depth=10, total=10**9)
+            load.seconds, load.tally = size.pick(10, 30), tally
+            running = asyncio.create_task(load.run())
+            asked = answered = 0
+            while not running.done():
+                asked += 1
+                try:
+                    await scrape(port)
+                    answered += 1
+                except (OSError, TimeoutError, RuntimeError) as exc:
+                    tally.failures += 1
+                    if len(tally.notes) < 3:
+                        tally.notes.append(f"scrape failed: {exc!r}")
+                await asyncio.sleep(0.25)
+            await running
+            stop.set()
+            await asyncio.gather(*crowd, return_exceptions=True)
+            tally.notes.insert(
+                0,
+                f"{answered} of {asked} scrapes answered beside {SLOW_CLIENTS} slow clients "
+                f"({opened[0]:,} connections with an unfinished head)",
+            )
+
+        return await _observe(daemon, f"metrics beside {SLOW_CLIENTS} slow clients", body)
+    finally:
+        daemon.stop()

@@ -2,8 +2,8 @@
 real daemon on loopback, print one row per scenario, exit 1 if any scenario had a failure or a
 wrong answer where the contract promises an answer.
 
---short is what CI runs (about 75 s on 2 cores); --full adds volume and the
-1,000,000-lookup soak (about 3 minutes).
+--short is what CI runs (about 3 minutes on 2 cores); --full adds volume and the
+1,000,000-lookup soak (about 6 minutes).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import time
 
 from reliability.daemon import raise_client_nofile
 from reliability.floods import newline_flood, pipeline_flood
-from reliability.metrics_check import metrics_under_load
+from reliability.half_written import half_written_secrets
+from reliability.metrics_check import metrics_under_load, slow_scrapers
 from reliability.scenarios import ALL, Result, Size
 
 HEADER = "| scenario | lookups | failures | wrong | peak RSS | max fds | time | notes |"
@@ -33,7 +34,14 @@ def row(r: Result) -> str:
 
 async def main_async(size: Size, only: list[str]) -> list[Result]:
     results = []
-    for scenario in [*ALL, newline_flood, pipeline_flood, metrics_under_load]:
+    for scenario in [
+        *ALL,
+        newline_flood,
+        pipeline_flood,
+        metrics_under_load,
+        slow_scrapers,
+        half_written_secrets,
+    ]:
         if only and scenario.__name__ not in only:
             continue
         print(f"-- {scenario.__name__} ...", file=sys.stderr, flush=True)
@@ -46,7 +54,7 @@ async def main_async(size: Size, only: list[str]) -> list[Result]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__)
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--short", action="store_true", help="CI setting (about 75 s)")
+    mode.add_argument("--short", action="store_true", help="CI setting (about 3 minutes)")
     mode.add_argument("--full", action="store_true", help="volume and the 1M-lookup soak")
     parser.add_argument("--only", nargs="*", default=[], help="scenario function names")
     args = parser.parse_args(argv)

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,6 +49,16 @@ def free_ports(count: int = 1) -> list[int]:
     finally:
         for sock in socks:
             sock.close()
+
+
+def eventually(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
+    """Whether ``predicate()`` becomes true within ``timeout`` seconds (a hang guard)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def write_secrets(path: Path, *secrets: str) -> Path:

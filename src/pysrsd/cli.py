@@ -309,11 +309,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from_args(args)
         logs.configure(settings.log_level, settings.log_format, journal=systemd.journal_stderr())
         _warn_unknown_variables()
-        from pysrsd.policy.state import Runtime
+        from pysrsd.policy.runtime import Runtime
         from pysrsd.service import daemon
 
         _check_account(settings)
-        runtime = Runtime(settings)
+        runtime = Runtime(settings, reread=lambda: settings_from_args(args))  # SIGHUP
         if settings.pidfile is not None:
             privileges.write_pidfile(settings.pidfile)
         try:

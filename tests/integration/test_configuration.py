@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from harness import Client, daemon_command, running_daemon, write_secrets
 
 from pysrsd.cli import EXIT_CONFIG
@@ -67,3 +69,26 @@ def test_misspelt_variable_is_reported_at_start_and_the_daemon_serves(tmp_path: 
     assert "level='warning'" in warnings[0]
     assert "variable='PYSRSD_LOG_LEVLE'" in warnings[0]
     assert "did you mean PYSRSD_LOG_LEVEL?" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("days_ahead", "warned"),
+    [
+        pytest.param(1, False, id="tomorrow: the switch-over"),
+        pytest.param(21, False, id="max-age days ahead"),
+        pytest.param(400, True, id="far ahead"),
+    ],
+)
+def test_a_far_future_classic_hash_window_is_a_warning(
+    tmp_path: Path, days_ahead: int, warned: bool
+) -> None:
+    """It was logged at info only, while it keeps the forgeable classic hash accepted on every
+    address stamped until then."""
+    secrets = write_secrets(tmp_path / "secrets", "integration-secret")
+    date = datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=days_ahead)
+    args = ("--accept-concatenated-before", str(date))
+    with running_daemon(tmp_path, secrets, *args, env=_environment()) as daemon:
+        far = [line for line in daemon.log_text().splitlines() if "concatenated_window_far" in line]
+    assert len(far) == int(warned)
+    if warned:
+        assert "level='warning'" in far[0] and f"days_ahead={days_ahead}" in far[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, SECRET, Client, free_ports, running_daemon, write_secrets
+from harness import DOMAIN, SECRET, Client, eventually, free_ports, running_daemon, write_secrets
 
 from pysrsd.srs.engine import Engine, Rewritten
 
@@ -19,15 +20,6 @@ from pysrsd.srs.engine import Engine, Rewritten
 @pytest.fixture
 def secrets(tmp_path: Path) -> Path:
     return write_secrets(tmp_path / "secrets", SECRET)
-
-
-def _eventually(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_forward_then_reverse_round_trip(tmp_path: Path, secrets: Path) -> None:
@@ -102,27 +94,30 @@ def test_reload_on_sighup_rotates_secrets(tmp_path: Path, secrets: Path) -> None
             before = fwd.get(b"dave@example.com")[4:-1]
             write_secrets(secrets, "brand new secret", SECRET)
             daemon.signal(signal.SIGHUP)
-            assert _eventually(lambda: fwd.get(b"dave@example.com")[4:-1] != before)
+            assert eventually(lambda: fwd.get(b"dave@example.com")[4:-1] != before)
             assert rev.get(before) == b"200 dave@example.com\n"  # old secret still verifies
             pid = daemon.proc.pid
             write_secrets(secrets, "brand new secret")
             daemon.signal(signal.SIGHUP)
-            assert _eventually(lambda: rev.get(before) == b"500 bad%20hash\n")
+            assert eventually(lambda: rev.get(before) == b"500 bad%20hash\n")
             assert daemon.proc.pid == pid and daemon.proc.poll() is None
 
 
 @pytest.mark.parametrize("how", ["in-place", "rename-over"])
 def test_file_change_reloads_without_signal(tmp_path: Path, secrets: Path, how: str) -> None:
-    with running_daemon(tmp_path, secrets) as daemon, Client(daemon.forward_port) as fwd:
-        before = fwd.get(b"erin@example.com")
-        if how == "in-place":
-            with secrets.open("r+") as handle:
-                handle.write("edited secret value\n")
-                handle.truncate()
-        else:
-            write_secrets(tmp_path / "new", "renamed secret value")
-            os.replace(tmp_path / "new", secrets)
-        assert _eventually(lambda: fwd.get(b"erin@example.com") != before)
+    """A rotation (a new secret on top, the old one kept) is taken without a signal."""
+    with running_daemon(tmp_path, secrets) as daemon:
+        with Client(daemon.forward_port) as fwd, Client(daemon.reverse_port) as rev:
+            before = fwd.get(b"erin@example.com")
+            if how == "in-place":
+                with secrets.open("r+") as handle:
+                    handle.write(f"edited secret value\n{SECRET}\n")
+                    handle.truncate()
+            else:
+                write_secrets(tmp_path / "new", "renamed secret value", SECRET)
+                os.replace(tmp_path / "new", secrets)
+            assert eventually(lambda: fwd.get(b"erin@example.com") != before)
+            assert rev.get(before[4:-1]) == b"200 erin@example.com\n"
 
 
 def test_broken_secrets_file_keeps_last_good(tmp_path: Path, secrets: Path) -> None:
@@ -130,7 +125,7 @@ def test_broken_secrets_file_keeps_last_good(tmp_path: Path, secrets: Path) -> N
         before = fwd.get(b"frank@example.com")
         secrets.write_text("")
         daemon.signal(signal.SIGHUP)
-        assert _eventually(lambda: "reload_failed" in daemon.log_text())
+        assert eventually(lambda: "reload_failed" in daemon.log_text())
         assert fwd.get(b"frank@example.com") == before
         secrets.unlink()
         daemon.signal(signal.SIGHUP)
@@ -148,7 +143,7 @@ def test_exclusion_map_and_its_reload(tmp_path: Path, secrets: Path) -> None:
             assert fwd.get(b"a@example.org").startswith(b"200 SRS0=")
             excl.write_text("gina@example.net\n")
             daemon.signal(signal.SIGHUP)
-            assert _eventually(lambda: fwd.get(b"a@example.com").startswith(b"200 "))
+            assert eventually(lambda: fwd.get(b"a@example.com").startswith(b"200 "))
             assert fwd.get(b"gina@example.net") == b"500 address%20excluded\n"
 
 
@@ -276,19 +271,20 @@ def test_each_reload_logs_one_event_that_says_what_was_kept(tmp_path: Path, secr
     with running_daemon(tmp_path, secrets) as daemon:
         secrets.write_text("")
         daemon.signal(signal.SIGHUP)
-        assert _eventually(lambda: "event='reload_failed'" in daemon.log_text())
+        assert eventually(lambda: "event='reload_failed'" in daemon.log_text())
         time.sleep(1.5)  # the file watcher may reload too: it must not say "reloaded" either
         failed_only = daemon.log_text()
         write_secrets(secrets, SECRET)
         daemon.signal(signal.SIGHUP)  # the watcher may reload the secrets alone before it
-        assert _eventually(lambda: "reloaded='secrets, exclusions'" in daemon.log_text())
+        done = "reloaded='configuration, secrets, exclusions'"
+        assert eventually(lambda: done in daemon.log_text())
         reloaded = [line for line in daemon.log_text().splitlines() if "event='reloaded'" in line]
     assert "event='reloaded'" not in failed_only
     failed = [line for line in failed_only.splitlines() if "event='reload_failed'" in line]
     for line in failed:
         assert "level='error'" in line
         assert "kept='previous secrets'" in line
-        assert "reloaded='exclusions'" in line
+        assert re.search(r"reloaded='(configuration, )?exclusions'", line)  # SIGHUP, watcher
         assert "secrets-file" in line
     assert all("level='info'" in line for line in reloaded)
-    assert "reloaded='secrets, exclusions'" in reloaded[-1]
+    assert done in reloaded[-1]

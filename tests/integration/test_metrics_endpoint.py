@@ -4,6 +4,7 @@ activation."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,7 +20,7 @@ import pytest
 from harness import DOMAIN, SECRET, Client, free_ports, require, running_daemon, write_secrets
 from prometheus_client.parser import text_string_to_metric_families
 
-from pysrsd.observe.metrics_http import MAX_SCRAPERS
+from pysrsd.observe.metrics_http import MAX_UNREAD
 from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.wire.socketmap import encode_netstring
 
@@ -108,7 +109,7 @@ def test_eviction_reload_and_scrape_under_silent_scrapers(tmp_path: Path, secret
     extra = ("--metrics", "inet:127.0.0.1:0", "--max-connections", "2")
     with running_daemon(tmp_path, secrets, *extra) as daemon:
         port = daemon.ports["metrics"]
-        silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(MAX_SCRAPERS)]
+        silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(MAX_UNREAD)]
         try:
             first, second = Client(daemon.reverse_port), Client(daemon.reverse_port)
             assert first.get(b"a@example.net").startswith(b"500 ")
@@ -119,7 +120,10 @@ def test_eviction_reload_and_scrape_under_silent_scrapers(tmp_path: Path, secret
             first.close()
             with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as extra_one:
                 extra_one.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-                assert extra_one.recv(4096) == b""  # over the limit: closed, nothing sent
+                assert extra_one.recv(4096).startswith(b"HTTP/1.1 200 OK")
+            silent[0].settimeout(TIMEOUT)
+            with contextlib.suppress(ConnectionResetError):  # pushed out: EOF or reset
+                assert silent[0].recv(4096) == b""
         finally:
             for sock in silent:
                 sock.close()
@@ -127,7 +131,7 @@ def test_eviction_reload_and_scrape_under_silent_scrapers(tmp_path: Path, secret
         deadline = time.monotonic() + TIMEOUT
         while "event='reloaded'" not in daemon.log_text() and time.monotonic() < deadline:
             time.sleep(0.05)
-        samples = scrape(port)  # the silent scrapers are gone: answered again
+        samples = scrape(port)
         second.close()
     plain = frozenset[tuple[str, str]]()
     assert samples[("pysrsd_connections_accepted_total", plain)] == 3

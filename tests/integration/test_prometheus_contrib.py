@@ -15,7 +15,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from pysrsd.config.settings import Settings
 from pysrsd.observe import metrics
-from pysrsd.policy.state import Runtime
+from pysrsd.policy.runtime import Runtime
 
 CONTRIB = Path(__file__).resolve().parents[2] / "contrib" / "prometheus"
 ALERTS = CONTRIB / "pysrsd-alerts.yml"

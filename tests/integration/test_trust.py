@@ -17,16 +17,15 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, SECRET, Client, running_daemon, secrets_for_nobody, write_secrets
-
-
-def _eventually(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from harness import (
+    DOMAIN,
+    SECRET,
+    Client,
+    eventually,
+    running_daemon,
+    secrets_for_nobody,
+    write_secrets,
+)
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -65,7 +64,7 @@ def test_fifo_swapped_in_keeps_the_last_secrets_and_sigterm_works(tmp_path: Path
         os.mkfifo(tmp_path / "fifo")
         os.replace(tmp_path / "fifo", secrets)  # seen by the change watcher, then SIGHUP
         daemon.signal(signal.SIGHUP)
-        assert _eventually(lambda: "is a FIFO" in daemon.log_text())
+        assert eventually(lambda: "is a FIFO" in daemon.log_text())
         assert fwd.get(b"alice@example.com") == before
         daemon.signal(signal.SIGTERM)
         assert daemon.proc.wait(10) == 0
@@ -100,6 +99,16 @@ def test_socketmap_only_mode_opens_no_tcp_table_port(tmp_path: Path) -> None:
             sock.connect(str(path))
             sock.sendall(socketmap.encode_request(b"forward", b"alice@example.com"))
             assert sock.recv(4096).split(b":", 1)[1].startswith(b"OK SRS0=")
+
+
+def test_the_listening_line_names_the_unix_socket(tmp_path: Path) -> None:
+    """It said unix:socket, the name the socket is bound by inside its staging directory."""
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    path = tmp_path / "socketmap.sock"
+    with running_daemon(tmp_path, secrets, "--socketmap", f"unix:{path}") as daemon:
+        lines = [line for line in daemon.log_text().splitlines() if "table='socketmap'" in line]
+    assert len(lines) == 1
+    assert f"event='listening' table='socketmap' address='unix:{path}'" in lines[0]
 
 
 def test_empty_listen_address_is_refused() -> None:
@@ -249,7 +258,7 @@ def test_pid_file_and_socket_are_removed_after_the_drop(
         assert pidfile.read_text() == f"{daemon.proc.pid}\n" and sock.is_socket()
         daemon.signal(how)
         daemon.proc.wait(10)
-    assert _eventually(lambda: not pidfile.exists() and not sock.exists())
+    assert eventually(lambda: not pidfile.exists() and not sock.exists())
     assert list(run_dir.iterdir()) == []
 
 

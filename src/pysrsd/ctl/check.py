@@ -15,7 +15,7 @@ from pysrsd.config.settings import unknown_variables
 from pysrsd.ctl import options, postfix_check
 from pysrsd.ctl.postconf import Postfix
 from pysrsd.observe import logs
-from pysrsd.policy.state import Runtime
+from pysrsd.policy.runtime import Runtime
 
 
 def run(args: argparse.Namespace) -> int:

@@ -70,9 +70,17 @@ A URI is only ever shown with its credentials as \fB***\fR.""",
         "SIGNALS",
         r""".TP
 \fBSIGHUP\fR
-Re-read the secrets file and the exclusion map (a change to either is also noticed within a
-second). A file that cannot be read keeps its last good contents; the reload is then logged
-as \fIreload_failed\fR, saying what was kept, instead of \fIreloaded\fR.
+Read the configuration again (the config file and the environment the daemon started with,
+under the same command line) and apply every setting that needs no new socket: the domain,
+the separator, the hash and stamp settings, \fBalways\-rewrite\fR, \fBreverse\-any\-domain\fR,
+the secrets file and the exclusion map, \fBoriginal\-envelope\fR, the log level and format,
+\fBidle\-timeout\fR, \fBmax\-connections\fR and \fBmax\-line\fR. A changed setting that needs a
+restart keeps its value and is named in the reload's log line (\fIrestart_needed\fR). A
+configuration that does not validate changes nothing. The secrets file and the exclusion map
+are also read when they change, once they have been still for a second; a secrets file that
+keeps none of the secrets in use is taken only on \fBSIGHUP\fR. A file that cannot be read
+keeps its last good contents; the reload is then logged as \fIreload_failed\fR, saying what
+was kept, instead of \fIreloaded\fR.
 .TP
 \fBSIGTERM\fR, \fBSIGINT\fR
 Stop listening, answer the queries already read, and exit 0. A second signal exits at

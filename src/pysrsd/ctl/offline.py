@@ -17,7 +17,8 @@ import sys
 from pysrsd.ctl import options
 from pysrsd.observe import logs
 from pysrsd.policy import tables
-from pysrsd.policy.state import Runtime, State
+from pysrsd.policy.runtime import Runtime
+from pysrsd.policy.state import State
 from pysrsd.wire.lookup import Answer, Status, Table
 
 EXIT_NOT_FOUND = 1

@@ -3,6 +3,10 @@
 Under systemd, when stderr is the journal, each line starts with a ``<N>`` syslog priority
 prefix (sd-daemon(3)) so that journalctl shows levels. Nothing here ever formats a secret:
 callers log fingerprints only.
+
+``configure`` may be called again (a reload changes the level or the format): loggers that
+structlog has already cached keep one wrapper class, one processor list and one writer, and
+``configure`` changes those in place, so every logger follows.
 """
 
 from __future__ import annotations
@@ -94,6 +98,11 @@ class TurnWriter:
         if len(self._pending) >= self.MAX_PENDING:
             self.flush()
 
+    def write_to(self, stream: TextIO) -> None:
+        """Send what follows to ``stream`` (what is pending goes where it was meant to)."""
+        self.flush()
+        self._stream = stream
+
     def _now(self, message: str) -> None:
         self._pending.append(message + "\n")
         self.flush()
@@ -109,7 +118,20 @@ class TurnWriter:
     warning = warn = error = err = critical = exception = failure = fatal = _now
 
 
+class _Logger(structlog.BoundLoggerBase):
+    """The wrapper class of every logger; ``_set_level`` gives it the level methods of
+    structlog's filtering logger for the level asked for (the disabled ones do nothing)."""
+
+
+def _set_level(level: int) -> None:
+    methods = vars(structlog.make_filtering_bound_logger(level))
+    for name, method in methods.items():
+        if not name.startswith("__"):
+            setattr(_Logger, name, method)
+
+
 _writer: TurnWriter | None = None
+_processors: list[Any] = []  # the chain every logger holds: changed in place
 # Whether debug events are wanted: callers on the per-lookup path check it before building
 # the event's values (a disabled structlog call still costs its arguments, ~1.3 us).
 debug_enabled = False
@@ -163,14 +185,15 @@ def configure(
         processors.append(_journal_prefix)
     global _writer, debug_enabled, rewrite
     debug_enabled = level == "debug"
-    if _writer is not None:
-        _writer.flush()
-    _writer = TurnWriter(stream or sys.stderr)
+    if _writer is None:
+        _writer = TurnWriter(stream or sys.stderr)
+    else:
+        _writer.write_to(stream or sys.stderr)
+    _processors[:] = processors
+    _set_level(logging.getLevelNamesMapping()[level.upper()])
     structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        processors=_processors,
+        wrapper_class=_Logger,
         logger_factory=_writer,
         cache_logger_on_first_use=True,
     )

@@ -72,7 +72,7 @@ def connections(hub: Connections) -> Iterator[Metric]:
 def runtime(runtime: Reloads, now: float) -> Iterator[Metric]:
     reloads = CounterMetricFamily(
         "pysrsd_reloads",
-        "Reloads of the secrets and exclusion files, by result (ok, failed).",
+        "Reloads of the configuration, secrets and exclusion files, by result (ok, failed).",
         labels=("result",),
     )
     reloads.add_metric(("ok",), runtime.reloads_ok)
@@ -80,7 +80,7 @@ def runtime(runtime: Reloads, now: float) -> Iterator[Metric]:
     yield reloads
     yield GaugeMetricFamily(
         "pysrsd_last_reload_successful",
-        "1 if the last reload read both files (or none was asked for yet), else 0.",
+        "1 if the last reload applied all it read (or none was asked for yet), else 0.",
         int(runtime.last_reload_ok),
     )
     yield GaugeMetricFamily(

@@ -8,26 +8,37 @@ library's server starts one thread per connection with no time limit. The loop s
 lookup connection one bounded read per turn, so a scrape still gets its turn under a flood;
 a reload is a short synchronous step, after which the scrape answers.
 
-Bounds: at most ``MAX_SCRAPERS`` connections at once (more are closed at once); the request
-head must arrive within ``TIMEOUT`` seconds and fit ``MAX_HEAD`` bytes; the reply must be
-taken within ``TIMEOUT`` seconds; one request per connection. Only ``GET``/``HEAD``
-``/metrics`` (404 for other paths, 405 for other methods). It listens on the one address
-given (``inet:HOST:PORT``), nowhere else.
+Bounds: a connection waits in one of three queues, each bounded, the oldest pushed out when a
+newcomer needs its place. Until its first bytes arrive, in ``unread`` (``MAX_UNREAD``); a
+head that then arrives whole is answered at once (Prometheus and curl send it with the
+connection), so no crowd of slow clients stands between a scraper and its answer. A head
+that arrives in part waits in ``heads`` (``MAX_SCRAPERS`` together with ``replies``, the
+answers whose peer has not taken them yet); there, a newcomer evicts the oldest unfinished
+head first. So clients that send an unfinished head and come back only push each other out.
+The head must be whole within ``HEAD_TIMEOUT`` seconds and fit ``MAX_HEAD`` bytes; the reply
+must be taken within ``REPLY_TIMEOUT`` seconds; one request per connection. Only
+``GET``/``HEAD`` ``/metrics`` (404 for other paths, 405 for other methods). It listens on the
+one address given (``inet:HOST:PORT``), nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
+from typing import cast
 
 import structlog
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
 log = structlog.get_logger("pysrsd.metrics")
-MAX_SCRAPERS = 4
+MAX_UNREAD = 16  # connections that have sent nothing yet
+MAX_SCRAPERS = 4  # unfinished heads and replies not yet taken, together
 MAX_HEAD = 8192
-TIMEOUT = 5.0
+HEAD_TIMEOUT = 1.0  # a scraper sends its head with the connection: a second is generous
+REPLY_TIMEOUT = 5.0
+Queue = OrderedDict["Scrape", None]  # oldest first
 
 
 def address(setting: str) -> tuple[str, int]:
@@ -39,31 +50,31 @@ def address(setting: str) -> tuple[str, int]:
 class Endpoint:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.active = 0
+        self.unread: Queue = OrderedDict()
+        self.heads: Queue = OrderedDict()
+        self.replies: Queue = OrderedDict()
 
     async def listen(self, setting: str) -> asyncio.Server:
         host, port = address(setting)
-        return await asyncio.start_server(
-            self.handle, host, port, limit=MAX_HEAD, reuse_address=True
-        )
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(lambda: Scrape(self), host, port, reuse_address=True)
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.active >= MAX_SCRAPERS:
-            writer.transport.abort()
-            return
-        self.active += 1
-        try:
-            async with asyncio.timeout(TIMEOUT):
-                head = await reader.readuntil(b"\r\n\r\n")
-                writer.write(self.respond(head))
-                await writer.drain()
-        except (TimeoutError, asyncio.LimitOverrunError, asyncio.IncompleteReadError):
-            writer.transport.abort()  # slow, over-long or truncated: nothing is owed
-        except ConnectionError:
-            pass
-        finally:
-            self.active -= 1
-            writer.close()
+    def arrived(self, scrape: Scrape) -> None:
+        if len(self.unread) >= MAX_UNREAD:
+            next(iter(self.unread)).abort()
+        self.unread[scrape] = None
+
+    def waits(self, scrape: Scrape, queue: Queue) -> None:
+        """``scrape`` sent part of a head (``heads``) or has a reply to take (``replies``)."""
+        self.unread.pop(scrape, None)
+        self.heads.pop(scrape, None)
+        if len(self.heads) + len(self.replies) >= MAX_SCRAPERS:
+            next(iter(self.heads or self.replies)).abort()
+        queue[scrape] = None
+
+    def forget(self, scrape: Scrape) -> None:
+        for queue in (self.unread, self.heads, self.replies):
+            queue.pop(scrape, None)
 
     def respond(self, head: bytes) -> bytes:
         request, *fields = head.decode("latin-1").split("\r\n")
@@ -85,6 +96,67 @@ class Endpoint:
             log.exception("metrics_failed")
             return _reply("500 Internal Server Error", b"collecting metrics failed\n")
         return _reply("200 OK", b"" if method == "HEAD" else body, content_type, len(body))
+
+
+class Scrape(asyncio.Protocol):
+    """One scraper's connection: its head is gathered as it arrives and answered at once."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.head = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.endpoint.arrived(self)
+        self.timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, self.abort)
+
+    def data_received(self, data: bytes) -> None:
+        if self.done:
+            return  # one request per connection: what follows is not read
+        first = not self.head
+        self.head += data
+        end = self.head.find(b"\r\n\r\n", 0, MAX_HEAD)  # a longer head is not served
+        if end >= 0:
+            self._answer(bytes(self.head[: end + 4]))
+        elif len(self.head) >= MAX_HEAD:
+            self.abort()  # over-long: nothing is owed
+        elif first:
+            self.endpoint.waits(self, self.endpoint.heads)
+
+    def _answer(self, head: bytes) -> None:
+        self.done = True
+        self._cancel_timer()
+        transport = self.transport
+        assert transport is not None
+        transport.write(self.endpoint.respond(head))
+        transport.close()  # once the reply is flushed
+        if transport.get_write_buffer_size():  # the peer has yet to take it
+            self.endpoint.waits(self, self.endpoint.replies)
+            self.timer = asyncio.get_running_loop().call_later(REPLY_TIMEOUT, self.abort)
+        else:
+            self.endpoint.forget(self)
+
+    def eof_received(self) -> bool:
+        if not self.done:
+            self.abort()  # truncated head: nothing is owed
+        return True  # keep the transport to flush a reply under way
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        self.endpoint.forget(self)
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def abort(self) -> None:
+        """Drop the connection now (slow, over-long, truncated, or pushed out)."""
+        self.endpoint.forget(self)
+        if self.transport is not None:
+            self.transport.abort()
 
 
 def _reply(

@@ -31,11 +31,12 @@ import structlog
 from pysrsd import build
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
-from pysrsd.observe import metrics
+from pysrsd.observe import logs, metrics
 from pysrsd.policy import tables
-from pysrsd.policy.state import Runtime
+from pysrsd.policy.runtime import Runtime
 from pysrsd.service import janitor, privileges, systemd
 from pysrsd.service.hub import Hub
+from pysrsd.service.reloads import Reloads
 from pysrsd.service.server import EVENTS_PER_TURN, SEND_BUFFER, Connection, factory, housekeeping
 from pysrsd.service.unix_socket import bind_unix
 from pysrsd.wire.lookup import Codec, Table
@@ -81,11 +82,11 @@ class Daemon:
         self.stop = asyncio.Event()
         self.listeners: list[Listener] = []
         self.unix_sockets: list[tuple[Path, int]] = []  # (path, inode): removed at exit
+        self.shown: dict[asyncio.Server, str] = {}  # where a listener is, for its log line
 
     def _codecs(self, name: str) -> tuple[Table | None, Callable[[], Codec]]:
-        max_line = self.settings.max_line
-        if name in ("forward", "reverse"):
-            return Table(name), lambda: TcpTableCodec(max_line, EVENTS_PER_TURN)
+        if name in ("forward", "reverse"):  # max-line as it is now: a reload may change it
+            return Table(name), lambda: TcpTableCodec(self.settings.max_line, EVENTS_PER_TURN)
         if name == "socketmap":
             return None, lambda: SocketmapCodec(EVENTS_PER_TURN)
         raise ConfigError(
@@ -131,6 +132,8 @@ class Daemon:
                 sock, inode = bind_unix(Path(rest), s.socketmap_mode, owner, BACKLOG)
                 self.unix_sockets.append((Path(rest), inode))
                 await self._serve("socketmap", rest, _adopted_unix(loop, sock))
+                # bound by a name relative to a staging directory: getsockname() says "socket"
+                self.shown[self.listeners[-1][1]] = endpoint
             else:
                 host, _, port_text = rest.rpartition(":")
                 host = host[1:-1] if host.startswith("[") else host
@@ -153,10 +156,20 @@ class Daemon:
             ) from None
         self.listeners.append(("metrics", server))
 
-    def _on_hup(self) -> None:
-        systemd.notify("RELOADING=1")
-        self.runtime.reload("SIGHUP")
-        systemd.notify("READY=1")
+    def _apply(self, settings: Settings) -> None:
+        """What a reload changes outside the State: logs, and limits on connections (new
+        connections get the new max-line; those open keep theirs)."""
+        old, self.settings = self.settings, settings
+        if (settings.log_level, settings.log_format) != (old.log_level, old.log_format):
+            logs.configure(
+                settings.log_level, settings.log_format, journal=systemd.journal_stderr()
+            )
+        self.hub.idle_timeout = settings.idle_timeout
+        if settings.max_connections != old.max_connections:
+            self.hub.max_connections = connection_limit(settings.max_connections, self._reserve())
+
+    def _reserve(self) -> int:
+        return ACCEPT_BATCH * len(self.listeners) + FD_RESERVE
 
     def _on_term(self, signame: str) -> None:
         if self.stop.is_set():
@@ -169,19 +182,17 @@ class Daemon:
         loop = asyncio.get_running_loop()
         await self.bind()
         await self._serve_metrics()
-        self.hub.max_connections = connection_limit(
-            self.settings.max_connections, ACCEPT_BATCH * len(self.listeners) + FD_RESERVE
-        )
+        self.hub.max_connections = connection_limit(self.settings.max_connections, self._reserve())
         if os.geteuid() == 0 and (self.settings.user or self.settings.group):
             janitor.start(self.settings.pidfile, tuple(self.unix_sockets))  # stays root
         privileges.drop_privileges(self.settings.user, self.settings.group)
         privileges.refuse_root(self.settings.allow_root)
-        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+        loop.add_signal_handler(signal.SIGHUP, Reloads(self.runtime, self._apply).signalled)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_term, sig.name)
         for name, server in self.listeners:
             for sock in server.sockets:
-                log.info("listening", table=name, address=_address(sock))
+                log.info("listening", table=name, address=self.shown.get(server, _address(sock)))
         envelopes = self.runtime.envelopes
         if envelopes is not None:  # opened unprivileged, as the daemon's account; never fatal
             await envelopes.probe()

@@ -24,7 +24,7 @@ import asyncio
 from collections import OrderedDict, deque
 from typing import Protocol
 
-from pysrsd.policy.state import Runtime
+from pysrsd.policy.runtime import Runtime
 
 READ_SIZE = 4096
 TURN_CONNECTIONS = 8  # queued connections served per turn of the event loop

@@ -5,9 +5,13 @@ Contract:
 * ``drop_privileges(user, group)`` switches the whole process to ``user`` (a name or a numeric
   uid) and ``group`` (a name or a gid; by default the user's primary group), in the only safe
   order: supplementary groups to ``[gid]``, then the gid, then the uid. Called after the
-  listeners are bound and the root-only files are read. Afterwards it checks that root cannot
-  be regained. ``(None, None)`` does nothing; switching to the identity already held is allowed
-  without root.
+  listeners are bound and the root-only files are read. Switching away from root also empties
+  the capability bounding set (before the uid switch: it needs CAP_SETPCAP) and sets
+  no-new-privileges (after it), as systemd's ``CapabilityBoundingSet=`` and
+  ``NoNewPrivileges=`` do: no program the process could ever run regains a privilege through
+  a set-user-ID bit or file capabilities. Afterwards it checks that root cannot be regained.
+  ``(None, None)`` does nothing; switching to the identity already held is allowed without
+  root.
 * ``refuse_root(allow_root)`` stops a daemon that would keep serving as root, unless the
   administrator said so explicitly.
 * ``write_pidfile(path)`` writes ``<pid>\\n`` atomically (temporary file in the same directory,
@@ -28,6 +32,7 @@ Every failure is a ``ConfigError`` whose one line names the setting (``--user``,
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import grp
 import os
 import pwd
@@ -39,7 +44,9 @@ from pysrsd.errors import ConfigError
 
 __all__ = [
     "check_account_files",
+    "drop_bounding_set",
     "drop_privileges",
+    "forbid_new_privileges",
     "refuse_root",
     "remove_pidfile",
     "resolve_ids",
@@ -47,6 +54,11 @@ __all__ = [
 ]
 
 PIDFILE_MODE = 0o644
+# prctl(2) options, from <linux/prctl.h>
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+CAP_LAST_CAP = Path("/proc/sys/kernel/cap_last_cap")
 
 
 def drop_privileges(user: str | None, group: str | None) -> None:
@@ -64,10 +76,46 @@ def drop_privileges(user: str | None, group: str | None) -> None:
     try:
         os.setgroups([gid])
         os.setgid(gid)  # as root this sets the real, effective and saved gid
+        if uid != 0:
+            drop_bounding_set()
         os.setuid(uid)  # ... and this the real, effective and saved uid: no way back
+        if uid != 0:
+            forbid_new_privileges()
     except OSError as exc:
         raise ConfigError(f"--user/--group: cannot switch to uid {uid} gid {gid}: {exc}") from exc
     _verify_dropped(uid, gid)
+
+
+def _prctl(option: int, argument: int) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    result = int(libc.prctl(option, argument, 0, 0, 0))
+    if result < 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"prctl({option}, {argument}): {os.strerror(number)}")
+    return result
+
+
+def _last_capability() -> int:
+    try:
+        return int(CAP_LAST_CAP.read_text())
+    except (OSError, ValueError):  # /proc/sys hidden: ask the kernel cap by cap
+        cap = 0
+        with contextlib.suppress(OSError):  # EINVAL past the last one
+            while True:
+                _prctl(PR_CAPBSET_READ, cap + 1)
+                cap += 1
+        return cap
+
+
+def drop_bounding_set() -> None:
+    """Empty the capability bounding set (needs CAP_SETPCAP: call it while still root)."""
+    for cap in range(_last_capability() + 1):
+        _prctl(PR_CAPBSET_DROP, cap)
+
+
+def forbid_new_privileges() -> None:
+    """Set no-new-privileges: execve never grants a privilege again, for good."""
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
 def resolve_ids(user: str | None, group: str | None) -> tuple[int, int]:

@@ -79,6 +79,10 @@ class Window:
     def is_open(self, day: int) -> bool:
         return _EPOCH + datetime.timedelta(days=day) <= self.last_day
 
+    def days_ahead(self, day: int) -> int:
+        """Days from ``day`` (days since the epoch) to ``before``."""
+        return (self.before - _EPOCH).days - day
+
 
 def describe(mode: HashInput, alphabet: Alphabet, window: Window | None, day: int) -> list[str]:
     """Lines saying how hashes are made and checked on ``day`` (``pysrsctl check``)."""

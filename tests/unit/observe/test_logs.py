@@ -57,3 +57,32 @@ def test_rewrite_kv_line_shape() -> None:
 
 def test_no_rewrite_line_above_info() -> None:
     assert _lines("warning", "kv", False, fast=True) == []
+
+
+def test_a_second_configure_reaches_loggers_already_used() -> None:
+    """A reload that changes the level or the format: structlog had cached the first
+    configuration in every logger used before, so nothing changed for them."""
+    program = """
+import io, structlog
+from pysrsd.observe import logs
+out = io.StringIO()
+log = structlog.get_logger("pysrsd.test")
+logs.configure("info", "kv", stream=out)
+log.debug("hidden")
+log.info("first")
+logs.configure("debug", "json", stream=out)
+log.debug("second")
+logs.configure("warning", "kv", stream=out)
+log.info("hidden")
+log.warning("third")
+print(out.getvalue(), end="")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    lines = [_TS.sub(r"\1<ts>", line) for line in result.stdout.splitlines()]
+    assert lines == [
+        "ts=<ts> level='info' event='first'",
+        '{"event": "second", "level": "debug", "ts": <ts>}',
+        "ts=<ts> level='warning' event='third'",
+    ]

@@ -17,7 +17,7 @@ from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
 from pysrsd.observe import counts, metrics
 from pysrsd.policy import tables
-from pysrsd.policy.state import Runtime
+from pysrsd.policy.runtime import Runtime
 from pysrsd.srs.engine import Engine, Rewritten
 from pysrsd.wire.lookup import Status, Table
 

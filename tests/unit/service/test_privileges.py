@@ -42,6 +42,8 @@ class FakeIds:
             monkeypatch.setattr(privileges.os, name, getattr(self, name))
         for name in ("setgroups", "setgid", "setuid"):
             monkeypatch.setattr(privileges.os, name, getattr(self, name))
+        for name in ("drop_bounding_set", "forbid_new_privileges"):  # never in the test process
+            monkeypatch.setattr(privileges, name, lambda name=name: self.calls.append((name, 0)))
 
     def getuid(self) -> int:
         return self.uid
@@ -94,7 +96,13 @@ def test_drop_switches_groups_then_gid_then_uid(
     ids = FakeIds(euid=0)
     ids.install(monkeypatch)
     privileges.drop_privileges(user, group)
-    assert ids.calls == [("setgroups", [gid]), ("setgid", gid), ("setuid", uid)]
+    assert ids.calls == [
+        ("setgroups", [gid]),
+        ("setgid", gid),
+        ("drop_bounding_set", 0),  # needs CAP_SETPCAP: while still root
+        ("setuid", uid),
+        ("forbid_new_privileges", 0),
+    ]
 
 
 def test_group_only_keeps_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,6 +177,23 @@ CHILD = textwrap.dedent(
 )
 
 
+def in_a_child(program: str, *args: str) -> str:
+    """What ``program`` prints, run by a fresh Python as root (skipped when not root)."""
+    if os.geteuid() != 0:
+        if REQUIRE_SYSTEM:
+            pytest.fail("PYSRSD_REQUIRE_SYSTEM=1 but not running as root")
+        pytest.skip("needs root")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.run(
+        [sys.executable, "-c", program, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    ).stdout.strip()
+
+
 @pytest.mark.parametrize(
     ("user", "group", "gid"),
     [
@@ -177,21 +202,35 @@ CHILD = textwrap.dedent(
     ],
 )
 def test_real_drop_in_a_child(user: str, group: str, gid: int) -> None:
-    if os.geteuid() != 0:
-        if REQUIRE_SYSTEM:
-            pytest.fail("PYSRSD_REQUIRE_SYSTEM=1 but not running as root")
-        pytest.skip("needs root")
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, user, group],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd="/",
-    ).stdout.strip()
+    out = in_a_child(CHILD, user, group)
     uid = NOBODY.pw_uid
     assert out == f"{(uid, uid, uid)} {(gid, gid, gid)} [{gid}] no"
+
+
+LOCKED = textwrap.dedent(
+    """
+    import sys
+    from pysrsd.service.privileges import drop_privileges
+    drop_privileges("nobody", None)
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    print(status["NoNewPrivs"].strip(), int(status["CapBnd"], 16))
+    """
+)
+
+
+def test_real_drop_sets_no_new_privileges_and_empties_the_bounding_set() -> None:
+    """After the drop, NoNewPrivs was 0 and the bounding set full: a set-user-ID program or
+    one with file capabilities run by the daemon's account would still gain privileges."""
+    assert in_a_child(LOCKED).split() == ["1", "0"]
+
+
+def test_the_last_capability_is_found_without_proc_sys(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Under systemd's ProcSubset=pid /proc/sys is hidden: the kernel is asked cap by cap."""
+    listed = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    monkeypatch.setattr(privileges, "CAP_LAST_CAP", tmp_path / "hidden")
+    assert privileges._last_capability() == listed
 
 
 # --- refuse_root --------------------------------------------------------------------------
