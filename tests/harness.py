@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -64,6 +65,15 @@ def write_secrets(path: Path, *secrets: str) -> Path:
     path.write_text("".join(s + "\n" for s in secrets))
     path.chmod(0o600)
     return path
+
+
+def secrets_for_nobody(directory: Path, mode: int = 0o640) -> Path:
+    """The layout the project recommends, for a daemon serving as nobody: root-owned, the
+    group of the daemon, 0640."""
+    secrets = write_secrets(directory / "secrets", SECRET)
+    os.chown(secrets, 0, pwd.getpwnam("nobody").pw_gid)
+    secrets.chmod(mode)
+    return secrets
 
 
 def settled(config_dir: Path) -> None:

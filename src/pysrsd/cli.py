@@ -120,6 +120,11 @@ def _add_scheme_options(add: Callable[..., object]) -> None:
         help=f"sqlite:PATH or redis://HOST:PORT[/DB] (default {_default('envelope_database')})",
     )
     add(
+        "--envelope-database-password-file",
+        metavar="FILE",
+        help="file whose first line is the Redis password (root:pysrsd 0640; default none)",
+    )
+    add(
         "--log-level",
         choices=["debug", "info", "warning", "error"],
         help=f"least important events logged (default {_default('log_level')})",
@@ -280,7 +285,11 @@ def _warn_unknown_variables() -> None:
 def _check_account(settings: Settings) -> None:
     """The files as the account after the drop sees them: unreadable is an error now (not at
     the next reload), a secret it could rewrite is a warning."""
-    readable = {"secrets-file": settings.secrets_file, "exclude-file": settings.exclude_file}
+    readable = {
+        "secrets-file": settings.secrets_file,
+        "exclude-file": settings.exclude_file,
+        "envelope-database-password-file": settings.envelope_database_password_file,
+    }
     writable = privileges.check_account_files(
         settings.user, settings.group, readable, settings.secrets_file
     )

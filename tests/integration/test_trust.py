@@ -17,7 +17,15 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, SECRET, Client, eventually, running_daemon, write_secrets
+from harness import (
+    DOMAIN,
+    SECRET,
+    Client,
+    eventually,
+    running_daemon,
+    secrets_for_nobody,
+    write_secrets,
+)
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -118,14 +126,6 @@ def needs_root() -> None:
         if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
             pytest.fail("needs root (PYSRSD_REQUIRE_SYSTEM=1)")
         pytest.skip("needs root to drop privileges")
-
-
-def secrets_for_nobody(directory: Path, mode: int = 0o640) -> Path:
-    """The layout the project recommends: root-owned, group of the daemon, 0640."""
-    secrets = write_secrets(directory / "secrets", SECRET)
-    os.chown(secrets, 0, NOBODY.pw_gid)
-    secrets.chmod(mode)
-    return secrets
 
 
 def serving_uid(pid: int) -> int:

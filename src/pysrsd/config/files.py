@@ -29,7 +29,15 @@ from pathlib import Path
 
 from pysrsd.errors import ConfigError
 
-__all__ = ["Account", "can_read", "read_config", "read_trusted", "untrusted_problem", "writers"]
+__all__ = [
+    "Account",
+    "can_read",
+    "read_config",
+    "read_trusted",
+    "too_open",
+    "untrusted_problem",
+    "writers",
+]
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 _GROUP_OTHER_WRITE = stat.S_IWGRP | stat.S_IWOTH
@@ -74,6 +82,12 @@ def read_trusted(
     if size > limit:
         raise ConfigError(f"{setting}: {path} is larger than {limit} bytes")
     return b"".join(chunks), info
+
+
+def too_open(info: os.stat_result) -> bool:
+    """For a file only root writes and only the daemon's group reads (root:pysrsd 0640, the
+    secrets): whether its group can write it or others can do anything with it."""
+    return bool(info.st_mode & (stat.S_IWGRP | stat.S_IRWXO))
 
 
 def _strict_problem(

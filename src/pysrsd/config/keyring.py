@@ -11,11 +11,10 @@ short SHA-256 prefix of the signing secret) is what logs may show.
 from __future__ import annotations
 
 import hashlib
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pysrsd.config.files import read_trusted
+from pysrsd.config.files import read_trusted, too_open
 from pysrsd.errors import ConfigError
 
 MAX_SECRETS_FILE = 1 << 20  # a secrets file is a few lines; refuse to slurp a huge file
@@ -52,7 +51,5 @@ def load_keyring(path: Path) -> Keyring:
     return Keyring(
         secrets=secrets,
         fingerprint=fingerprint(secrets[0]),
-        too_open=bool(
-            info.st_mode & (stat.S_IWGRP | stat.S_IRWXO)
-        ),  # 0640 root:pysrsd is the layout
+        too_open=too_open(info),  # 0640 root:pysrsd is the layout
     )

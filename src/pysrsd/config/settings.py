@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from pysrsd.config import config_errors
+from pysrsd.config.database_uri import display
 from pysrsd.config.files import read_config
 from pysrsd.errors import ConfigError
 
@@ -108,6 +109,7 @@ class Settings(BaseSettings):
     hash_alphabet: Literal["base64url", "base64"] = "base64url"
     original_envelope: Literal["embedded", "database", "auto"] = "embedded"
     envelope_database: str = "sqlite:/var/lib/pysrsd/envelopes.sqlite"
+    envelope_database_password_file: Path | None = None
     metrics: str | None = None
     event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -126,7 +128,8 @@ class Settings(BaseSettings):
             return value
         if value.startswith("redis://") and len(value) > len("redis://"):
             return value
-        raise ValueError(f"{value!r}: expected sqlite:PATH or redis://HOST:PORT[/DB]")
+        shown = display(value)  # a malformed URI may still hold a password
+        raise ValueError(f"{shown!r}: expected sqlite:PATH or redis://HOST:PORT[/DB]")
 
     @field_validator("metrics")
     @classmethod

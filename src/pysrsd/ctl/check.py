@@ -1,5 +1,6 @@
 """``pysrsctl check``: validate the configuration and the files it names, as the daemon
-would at start; print a summary that never shows a secret (only a fingerprint); then the local
+would at start; print a summary that never shows a secret (only a fingerprint) nor a
+password (the envelope database's URI is shown with its credentials hidden); then the local
 Postfix layout (``postfix_check``): a half-configured one is a configuration error (exit 2),
 reported with the commands that fix it."""
 
@@ -9,6 +10,7 @@ import argparse
 import sys
 
 from pysrsd import cli
+from pysrsd.config.database_uri import display
 from pysrsd.config.settings import unknown_variables
 from pysrsd.ctl import options, postfix_check
 from pysrsd.ctl.postconf import Postfix
@@ -27,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"exclusions:  {len(state.exclusions)} entries")
     print(f"tcp_table:   forward {settings.forward_port}, reverse {settings.reverse_port}")
     print("\n".join(runtime.hash_lines()))
+    if settings.original_envelope != "embedded":  # credentials hidden
+        print(f"envelopes:   {settings.original_envelope}, {display(settings.envelope_database)}")
     for spelt, guess in unknown_variables():  # ignored by the daemon too: say so
         hint = f"did you mean {guess}?" if guess else "no such setting; it is ignored"
         print(f"warning: {spelt}: unknown variable; {hint}", file=sys.stderr)

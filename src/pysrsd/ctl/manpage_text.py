@@ -58,7 +58,13 @@ per line; the first one signs, every one verifies. Rotate with \fBpysrsctl genke
 .TP
 \fB/var/lib/pysrsd/\fR
 The envelope database (pysrsd:pysrsd 0750), with \fB\-\-original\-envelope database\fR or
-\fBauto\fR.""",
+\fBauto\fR.
+.TP
+\fB/etc/pysrsd/redis\-password\fR
+For a Redis envelope database with a password: the file named by
+\fB\-\-envelope\-database\-password\-file\fR (root:pysrsd 0640, like the secrets file), whose
+first line is the password, so that it is neither in the config file nor on the command line.
+A URI is only ever shown with its credentials as \fB***\fR.""",
     ),
     (
         "SIGNALS",

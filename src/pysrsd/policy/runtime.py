@@ -31,22 +31,13 @@ from pysrsd.config.keyring import Keyring, load_keyring
 from pysrsd.config.settings import Settings
 from pysrsd.errors import ConfigError
 from pysrsd.policy import reports
-from pysrsd.policy.envelopes import display
-from pysrsd.policy.envelopes.database import EnvelopeDatabase, open_store
+from pysrsd.policy.envelopes.database import open_database
 from pysrsd.policy.exclusions import Exclusions, load_exclusions
 from pysrsd.policy.state import State, build_state
 from pysrsd.policy.watch import FileSignature, FileWatch, signatures
 
 log = structlog.get_logger("pysrsd.state")
 Errors = dict[str, str]  # what was kept ("secrets", "exclusions") → why
-
-
-def _envelopes(settings: Settings, clock: Callable[[], float]) -> EnvelopeDatabase | None:
-    """The envelope database when a mode uses one; opening does no I/O (see ``probe``)."""
-    if settings.original_envelope == "embedded":
-        return None
-    uri = settings.envelope_database
-    return EnvelopeDatabase(open_store(uri, clock), display(uri))
 
 
 def _files(settings: Settings) -> tuple[FileWatch, tuple[Keyring, Exclusions]]:
@@ -62,12 +53,15 @@ class Runtime:
         settings: Settings,
         clock: Callable[[], float] = time.time,
         reread: Callable[[], Settings] | None = None,
+        *,
+        read_only: bool = False,
     ) -> None:
+        """``read_only`` (pysrsctl): the envelope database is read, never created or written."""
         self._settings = settings
         self._clock = clock
         self._reread = reread  # None: a reload re-reads the two files only
         self.watch, (keyring, exclusions) = _files(settings)  # ConfigError at start: exit
-        self.envelopes = _envelopes(settings, clock)
+        self.envelopes = open_database(settings, clock, read_only=read_only)
         self.state = build_state(settings, keyring, exclusions, clock, self.envelopes)
         self.reports = reports.Reports(clock)
         self.reports.loaded("loaded", settings, self.state)

@@ -28,7 +28,6 @@ class Policy:
     always_rewrite: bool
     reverse_any_domain: bool
     original_envelope: str = "embedded"  # embedded | database | auto
-    envelope_ttl: int = 21 * 86400  # seconds a stored sender is kept: max-age days
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +70,6 @@ def build_state(
         settings.always_rewrite,
         settings.reverse_any_domain,
         settings.original_envelope,
-        settings.max_age * 86400,
     )
     return State(
         engine, exclusions, keyring, policy, envelopes, fast_path(engine, exclusions, policy)

@@ -18,8 +18,10 @@ Envelope database (``original_envelope``): ``embedded`` never touches it; ``data
 every plain sender that would be rewritten (not SRS0/SRS1 ones: those become SRS1 as usual,
 as postsrsd 2.x does) and signs its alias ``KEY@1`` instead; ``auto`` does so only when the
 embedded local part would exceed 64 octets (RFC 5321 4.5.3.1.1). ``forward``/``reverse`` are
-pure: they return an ``Answer`` or a plan (``Store``/``Fetch``) that ``lookup`` carries out,
-synchronously for a local store (SQLite), as an awaitable for a network one (Redis).
+pure: they return an ``Answer`` or a plan (``Store``/``Fetch``) that ``lookup`` carries out:
+a fetch from a local store (SQLite) synchronously, anything else as an awaitable (a row is
+committed on the store's thread with the others of the same turn of the loop, and its answer
+leaves only once it is committed; Redis is network I/O).
 Faults: a failed store answers the embedded form if its local part fits in 64 octets, else
 TEMP_FAIL; a failed fetch is TEMP_FAIL, never NOT_FOUND (that would bounce the bounce); an
 alias the database does not hold is NOT_FOUND "unknown alias", as in postsrsd 2.x.
@@ -38,7 +40,7 @@ from pysrsd.observe import logs
 from pysrsd.observe.logs import printable
 from pysrsd.observe.metrics import observe_database
 from pysrsd.policy import fast
-from pysrsd.policy.envelopes import AsyncStore, StoreError, SyncStore, alias, is_alias
+from pysrsd.policy.envelopes import AsyncStore, LocalStore, StoreError, alias, is_alias
 from pysrsd.policy.refusals import RefusalLog
 from pysrsd.policy.state import State
 from pysrsd.srs.engine import MAX_ADDRESS, Rewritten, is_srs
@@ -145,8 +147,8 @@ _HANDLERS = {Table.FORWARD: forward, Table.REVERSE: reverse}
 
 def lookup(state: State, table: Table, key: bytes) -> Answer | Awaitable[Answer]:
     """Answer one query and log it: rewrites at info, refused bounces at info (bounded, by
-    ``reverse``), other not-found at debug, faults at error. An awaitable only when the
-    query needs a network database (Redis)."""
+    ``reverse``), other not-found at debug, faults at error. An awaitable when the answer
+    waits for the database: a row to commit (SQLite, Redis) or a network read (Redis)."""
     try:
         plan = _HANDLERS[table](state, key)
         if type(plan) is not Answer:
@@ -154,8 +156,11 @@ def lookup(state: State, table: Table, key: bytes) -> Answer | Awaitable[Answer]
             store = state.envelopes.store
             if isinstance(store, AsyncStore):
                 return _remote(state, store, table, key, plan)
-            assert isinstance(store, SyncStore)
-            plan = _local(state, store, plan)
+            assert isinstance(store, LocalStore)
+            if isinstance(plan, Store):
+                return _stored(state, store, table, key, plan)
+            assert isinstance(plan, Fetch)
+            return _local(state, store, table, key, plan)
     except Exception:  # a bug must not take the daemon down; Postfix retries a 400
         log.exception("lookup_failed", table=table.value, address=printable(key))
         return _FAULT
@@ -163,63 +168,90 @@ def lookup(state: State, table: Table, key: bytes) -> Answer | Awaitable[Answer]
     return _logged(table, key, plan)
 
 
-def settle(result: Answer | Awaitable[Answer]) -> Answer:
-    """``lookup``'s answer outside the daemon's event loop (pysrsctl): waits for it if needed."""
-    if isinstance(result, Answer):
-        return result
+def ask(state: State, table: Table, key: bytes) -> Answer:
+    """``lookup`` outside the daemon (pysrsctl): in an event loop of its own, which an answer
+    that waits for the database needs."""
 
     async def wait() -> Answer:
-        return await result
+        result = lookup(state, table, key)
+        return result if isinstance(result, Answer) else await result
 
     return asyncio.run(wait())
 
 
-def _local(state: State, store: SyncStore, plan: Plan) -> Answer:
-    health = state.envelopes.health if state.envelopes else None
-    operation = "put" if isinstance(plan, Store) else "get"
+def _local(state: State, store: LocalStore, table: Table, key: bytes, plan: Fetch) -> Answer:
+    """A read of a local store, on the loop: microseconds, and never a wait for a lock."""
     start = time.perf_counter()
     try:
-        if isinstance(plan, Store):
-            store.put(plan.key, plan.value, state.policy.envelope_ttl)
-            answer = plan.done
-        else:
-            assert isinstance(plan, Fetch)
-            value = store.get(plan.key)
-            answer = Answer(Status.FOUND, value) if value else _UNKNOWN_ALIAS
+        value: bytes | StoreError | None = store.get(plan.key)
     except StoreError as exc:
-        observe_database(operation, False, time.perf_counter() - start)
-        if health is not None:
-            health.failed(operation, exc)
-        return plan.fallback if isinstance(plan, Store) else _DB_DOWN
-    observe_database(operation, True, time.perf_counter() - start)
-    if health is not None:
-        health.ok()
+        value = exc
+    return _finish(state, table, key, plan, value, start)
+
+
+def _stored(
+    state: State, store: LocalStore, table: Table, key: bytes, plan: Store
+) -> asyncio.Future[Answer]:
+    """The answer once the row is committed (or could not be): the store commits the rows of
+    a turn of the loop together, on a thread of its own."""
+    answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+    start = time.perf_counter()
+
+    def done(error: StoreError | None) -> None:
+        if answer.done():  # cancelled: the connection is gone
+            return
+        try:
+            answer.set_result(_finish(state, table, key, plan, error, start))
+        except Exception:  # as in lookup: a bug answers 400, the daemon goes on
+            log.exception("lookup_failed", table=table.value, address=printable(key))
+            answer.set_result(_FAULT)
+
+    store.put(plan.key, plan.value, state.engine.valid_until(), done)
     return answer
 
 
 async def _remote(state: State, store: AsyncStore, table: Table, key: bytes, plan: Plan) -> Answer:
-    health = state.envelopes.health if state.envelopes else None
-    operation = "put" if isinstance(plan, Store) else "get"
     start = time.perf_counter()
+    result: bytes | StoreError | None = None
     try:
         if isinstance(plan, Store):
-            await store.put(plan.key, plan.value, state.policy.envelope_ttl)
-            answer = plan.done
+            await store.put(plan.key, plan.value, state.engine.valid_until())
         else:
             assert isinstance(plan, Fetch)
-            value = await store.get(plan.key)
-            answer = Answer(Status.FOUND, value) if value else _UNKNOWN_ALIAS
-        observe_database(operation, True, time.perf_counter() - start)
-        if health is not None:
-            health.ok()
+            result = await store.get(plan.key)
     except StoreError as exc:
-        observe_database(operation, False, time.perf_counter() - start)
-        if health is not None:
-            health.failed(operation, exc)
-        answer = plan.fallback if isinstance(plan, Store) else _DB_DOWN
+        result = exc
     except Exception:  # as in lookup: a bug answers 400, the daemon goes on
         log.exception("lookup_failed", table=table.value, address=printable(key))
         return _FAULT
+    return _finish(state, table, key, plan, result, start)
+
+
+def _finish(
+    state: State,
+    table: Table,
+    key: bytes,
+    plan: Plan,
+    result: bytes | StoreError | None,
+    start: float,
+) -> Answer:
+    """The logged answer to ``plan`` once the database has done its part: ``result`` is the
+    value fetched (None: no such alias; None too once a row is stored) or the fault."""
+    operation = "put" if isinstance(plan, Store) else "get"
+    ok = not isinstance(result, StoreError)
+    observe_database(operation, ok, time.perf_counter() - start)
+    health = state.envelopes.health if state.envelopes else None
+    if isinstance(result, StoreError):
+        if health is not None:
+            health.failed(operation, result)
+        answer = plan.fallback if isinstance(plan, Store) else _DB_DOWN
+    else:
+        if health is not None:
+            health.ok()
+        if isinstance(plan, Store):
+            answer = plan.done
+        else:
+            answer = Answer(Status.FOUND, result) if result else _UNKNOWN_ALIAS
     return _logged(table, key, answer)
 
 

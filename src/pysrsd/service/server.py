@@ -3,11 +3,12 @@
 data_received → codec.receive → tables.lookup (synchronous, microseconds) → codec.encode →
 one write. What Postfix sends (one whole request per read) first tries the fast path:
 codec.simple → policy.fast → codec.encode_value, the same answer in a fraction of the time,
-or nothing and the path above. Lookups that need a network database (Redis) return an
-awaitable instead: the replies of that read, and of every later read on the connection, then
-leave from one task per read, each awaiting the previous one, so replies still leave in
-request order; reading from that connection pauses until they are written (Postfix waits for
-each reply anyway). The synchronous path (no database, or SQLite) takes none of this.
+or nothing and the path above. Lookups that wait for the envelope database (a row to
+commit, a Redis read) return an awaitable instead: the replies of that read, and of every
+later read on the connection, then leave from one task per read (or a callback, for a single
+future), each awaiting the previous one, so replies still leave in request order; reading
+from that connection pauses until they are written (Postfix waits for each reply anyway).
+The synchronous path (no database, or an SQLite read) takes none of this.
 
 Bounds (STYLE rule 7):
 - request size: the codec's (tcp_table ``max_line``, socketmap 100,000 bytes);
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import Any, cast
 
 import structlog
 
@@ -82,7 +83,7 @@ class Connection(asyncio.BufferedProtocol):
         self.malformed = 0
         self.finishing = False  # stopping: flush, send FIN, discard what still arrives
         self.writing_paused = False  # the peer does not read its replies: nor do we read
-        self.pending: asyncio.Task[None] | None = None  # replies awaiting a network database
+        self.pending: asyncio.Future[Any] | None = None  # replies awaiting the database
         self.queued = False  # waiting in the hub for another turn
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -174,6 +175,8 @@ class Connection(asyncio.BufferedProtocol):
             answer = self.lookup(self.hub.runtime.state, table, query.key)
             if isinstance(answer, Answer):
                 self._write(self.codec.encode(answer))
+            elif isinstance(answer, asyncio.Future):
+                self._await_one(answer)
             else:
                 self._defer([asyncio.ensure_future(answer)], False)
             return
@@ -208,6 +211,20 @@ class Connection(asyncio.BufferedProtocol):
         if fatal:
             self.give_up()
 
+    def _await_one(self, answer: asyncio.Future[Answer]) -> None:
+        """As ``_defer`` for one answer that is a future (a row to commit), without a task."""
+        self.pending = answer
+        answer.add_done_callback(self._answered)
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def _answered(self, answer: asyncio.Future[Answer]) -> None:
+        if not answer.cancelled():
+            self._write(self.codec.encode(answer.result()))
+        if self.pending is answer:
+            self.pending = None
+            self.carry_on()
+
     def _defer(self, out: list[bytes | asyncio.Future[Answer]], fatal: bool) -> None:
         """Write ``out`` in order once its answers are known and the earlier replies sent."""
         self.pending = self.loop.create_task(self._send_in_order(self.pending, out, fatal))
@@ -216,7 +233,7 @@ class Connection(asyncio.BufferedProtocol):
 
     async def _send_in_order(
         self,
-        previous: asyncio.Task[None] | None,
+        previous: asyncio.Future[Any] | None,
         out: list[bytes | asyncio.Future[Answer]],
         fatal: bool,
     ) -> None:

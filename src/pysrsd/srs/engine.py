@@ -39,7 +39,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pysrsd.srs.guarded import GuardedSRS, text
-from pysrsd.srs.hashing import FULL_HASH, Alphabet, HashInput, Signer, stamp_age, stamp_for, today
+from pysrsd.srs.hashing import (
+    DAY,
+    FULL_HASH,
+    Alphabet,
+    HashInput,
+    Signer,
+    stamp_age,
+    stamp_for,
+    today,
+)
 from pysrsd.srs.shortcut import Shortcut
 
 SEPARATORS = b"=+-"
@@ -179,6 +188,12 @@ class Engine:
         if isinstance(parsed, Unchanged):
             return parsed
         return _done_bytes(b"%s%s%s@%s" % (quotes, parsed[1], quotes, parsed[0]))
+
+    def valid_until(self) -> int:
+        """The Unix time at which an SRS0 address minted now stops verifying: its day stamp
+        is accepted through the end of day today + max-age (UTC), whatever the hour it was
+        minted at."""
+        return (today(self._clock) + self._max_age + 1) * DAY
 
     def _srs0(self, host: bytes, user: bytes) -> bytes:
         """The local part ``SRS0=HHHH=TT=host=user`` that pysrs's ``Shortcut.compile`` builds

@@ -27,13 +27,13 @@ def settings(tmp_path: Path, hermetic_settings: None) -> Settings:
 
 
 def forward(runtime: Runtime, key: bytes = b"alice@example.com") -> bytes:
-    answer = tables.settle(tables.lookup(runtime.state, Table.FORWARD, key))
+    answer = tables.ask(runtime.state, Table.FORWARD, key)
     assert answer.status is Status.FOUND
     return answer.text
 
 
 def reverse(runtime: Runtime, address: bytes) -> bytes | None:
-    answer = tables.settle(tables.lookup(runtime.state, Table.REVERSE, address))
+    answer = tables.ask(runtime.state, Table.REVERSE, address)
     return answer.text if answer.status is Status.FOUND else None
 
 
