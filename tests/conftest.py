@@ -3,7 +3,9 @@ so tests import helper modules such as ``oracles`` directly."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -43,3 +45,31 @@ def open_tmp() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+_FAKETIME_SHM = re.compile(r"(?:sem\.)?faketime_(?:sem|shm)_(\d+)")
+
+
+def _remove_stale_faketime_shm() -> None:
+    """libfaketime keeps a semaphore and a shared memory object named by the pid of each
+    process it runs in, and leaves them behind when that process is killed (postsrsd and other
+    oracles are). Once pids wrap around, a process given the same pid finds them and complains
+    on stderr. Remove those of processes that no longer exist."""
+    for entry in Path("/dev/shm").glob("*faketime_*"):
+        match = _FAKETIME_SHM.fullmatch(entry.name)
+        if match is None:
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        except OSError:
+            pass  # alive, another account's
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stale_faketime_shm() -> Iterator[None]:
+    _remove_stale_faketime_shm()
+    yield
+    _remove_stale_faketime_shm()

@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Literal, TypedDict
 
 import pytest
-from harness import free_ports
+from harness import free_ports, libfaketime
 
 SRS_BIN = "/usr/bin/srs"
 POSTSRSD_BIN = "/usr/sbin/postsrsd"
@@ -445,8 +445,11 @@ class PostsrsdInstance:
         if self.always_rewrite:
             command.append("-A")
         if self.now is not None:
+            # libfaketime preloaded, not the faketime command: stopped by a signal, the command
+            # leaves its shared memory and semaphore behind, named by its pid, and once pids
+            # wrap a later faketime of the same pid fails ("sem_open: File exists").
             start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.now))
-            command = [FAKETIME_BIN, "-f", f"@{start}", *command]
+            command = ["env", f"LD_PRELOAD={libfaketime()}", f"FAKETIME=@{start}", *command]
         return [sys.executable, "-c", _REAPER, *command]
 
     def __enter__(self) -> PostsrsdInstance:
