@@ -39,6 +39,17 @@ def require(*tools: str) -> None:
     pytest.skip(message)
 
 
+def require_root(why: str) -> None:
+    """Skip a test that needs root (ownership changes, a real privilege drop), except when
+    PYSRSD_REQUIRE_SYSTEM=1 (CI runs as root): then not being root fails the test."""
+    if os.geteuid() == 0:
+        return
+    message = f"needs root: {why}"
+    if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
+        pytest.fail(message + " (PYSRSD_REQUIRE_SYSTEM=1)")
+    pytest.skip(message)
+
+
 def free_ports(count: int = 1) -> list[int]:
     """``count`` distinct loopback ports free right now (held open together while chosen)."""
     socks = [socket.socket() for _ in range(count)]

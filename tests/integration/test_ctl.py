@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, SECRET, ctl, running_daemon, write_secrets
+from harness import DOMAIN, SECRET, ctl, require_root, running_daemon, write_secrets
 from oracles import mail_srs_forward, require_oracles
 
 
@@ -150,8 +150,7 @@ def test_query_asks_the_running_daemon(tmp_path: Path) -> None:
 def test_genkey_as_root_gives_the_daemon_read_but_not_write(tmp_path: Path) -> None:
     """Owner root, the daemon's group, 0640; rotation keeps all three (the daemon reloads
     the file as its own account and must still read it, and never write it)."""
-    if os.geteuid() != 0:
-        pytest.skip("changing owners needs root")  # CI runs as root
+    require_root("changing owners")
     import grp
     import pwd
 
@@ -170,8 +169,7 @@ def test_genkey_as_root_gives_the_daemon_read_but_not_write(tmp_path: Path) -> N
 
 
 def test_genkey_as_root_without_the_account_says_what_to_do(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
+    require_root("another account's files")
     import pwd
 
     try:

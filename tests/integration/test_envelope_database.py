@@ -20,6 +20,7 @@ from harness import (
     clock_environment,
     ctl,
     daemon_command,
+    require_root,
     running,
     running_daemon,
     secrets_for_nobody,
@@ -112,8 +113,7 @@ def test_a_locked_sqlite_database_stalls_no_other_client(tmp_path: Path) -> None
 def nobodys_database(open_tmp: Path) -> Path:
     """As root: ``lib/envelopes.sqlite`` (not there yet) in a directory of nobody's, as
     ``pysrsctl setup`` makes /var/lib/pysrsd for the daemon's account."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the daemon runs as nobody, pysrsctl as root")
+    require_root("the daemon runs as nobody, pysrsctl as root")
     lib = open_tmp / "lib"
     lib.mkdir()
     os.chown(lib, NOBODY, -1)

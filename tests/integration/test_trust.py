@@ -22,6 +22,7 @@ from harness import (
     SECRET,
     Client,
     eventually,
+    require_root,
     running_daemon,
     secrets_for_nobody,
     write_secrets,
@@ -122,10 +123,7 @@ NOBODY = pwd.getpwnam("nobody")
 
 
 def needs_root() -> None:
-    if os.geteuid() != 0:
-        if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
-            pytest.fail("needs root (PYSRSD_REQUIRE_SYSTEM=1)")
-        pytest.skip("needs root to drop privileges")
+    require_root("dropping privileges")
 
 
 def serving_uid(pid: int) -> int:

@@ -9,7 +9,16 @@ import stat
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, SECRET, free_ports, postmap, require, running_daemon, write_secrets
+from harness import (
+    DOMAIN,
+    SECRET,
+    free_ports,
+    postmap,
+    require,
+    require_root,
+    running_daemon,
+    write_secrets,
+)
 from oracles import CLASSIC_ARGS, mail_srs_forward, require_oracles
 
 
@@ -113,8 +122,7 @@ def test_socketmap_socket_activation_by_name(tmp_path: Path) -> None:
 
 def test_unix_socket_belongs_to_the_daemon_user(open_tmp: Path) -> None:
     """Created while still root, then handed to --user (and its primary group)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to change owners")  # CI runs as root
+    require_root("changing owners")
     import pwd
 
     nobody = pwd.getpwnam("nobody")

@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from harness import require_root
 
 from pysrsd.config.files import Account, can_read, read_config, read_trusted, writers
 from pysrsd.errors import ConfigError
@@ -21,10 +22,7 @@ AS_NOBODY = Account(NOBODY.pw_uid, NOBODY.pw_gid, frozenset([NOBODY.pw_gid]))
 
 
 def needs_root() -> None:
-    if os.geteuid() != 0:
-        if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
-            pytest.fail("needs root (PYSRSD_REQUIRE_SYSTEM=1)")
-        pytest.skip("needs root")
+    require_root("files of other owners")
 
 
 def tree(base: Path, mode: int = 0o755) -> Path:

@@ -14,11 +14,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from harness import require_root
 
 from pysrsd.errors import ConfigError
 from pysrsd.service import privileges
 
-REQUIRE_SYSTEM = os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1"
 SRC = Path(__file__).resolve().parents[3] / "src"
 NOBODY = pwd.getpwnam("nobody")
 
@@ -179,10 +179,7 @@ CHILD = textwrap.dedent(
 
 def in_a_child(program: str, *args: str) -> str:
     """What ``program`` prints, run by a fresh Python as root (skipped when not root)."""
-    if os.geteuid() != 0:
-        if REQUIRE_SYSTEM:
-            pytest.fail("PYSRSD_REQUIRE_SYSTEM=1 but not running as root")
-        pytest.skip("needs root")
+    require_root("a real privilege drop")
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     return subprocess.run(
         [sys.executable, "-c", program, *args],

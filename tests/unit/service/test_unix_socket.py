@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from harness import require_root
 
 from pysrsd.errors import ConfigError
 from pysrsd.service import unix_socket
@@ -23,10 +24,7 @@ NOBODY = pwd.getpwnam("nobody")
 
 
 def needs_root() -> None:
-    if os.geteuid() != 0:
-        if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
-            pytest.fail("needs root (PYSRSD_REQUIRE_SYSTEM=1)")
-        pytest.skip("needs root to change owners")
+    require_root("changing owners")
 
 
 def swap_when_seen(path: Path, target: Path) -> None:
