@@ -1,6 +1,6 @@
 """User-space instructions per lookup, counted by callgrind: a figure other load cannot move.
 
-Usage: python benchmarks/instructions.py [--servers pysrsd,pfix-srsd,postsrsd,ceiling]
+Usage: python benchmarks/instructions.py [--servers pysrsd,pfix-srsd,ceiling]
        [--workloads forward,reverse-srs,reverse-plain] [--lookups 1000,6000] [--clients 16]
        [--pfix-srsd BIN] [--ceiling BIN] [--postsrsd BIN] [--top 12] [--keep]
 
@@ -195,7 +195,7 @@ def costs(path: Path, by_object: bool) -> dict[str, int]:
         match = _COST.match(line)
         if match is None or "PROGRAM TOTALS" in line:
             continue
-        where = match[3] or "?" if by_object else match[2].rsplit("/", 1)[-1]
+        where = (match[3] or "?") if by_object else match[2].rsplit("/", 1)[-1]
         out[where] = out.get(where, 0) + int(match[1].replace(",", ""))
     return out
 
@@ -215,7 +215,7 @@ def grown(small: Path, large: Path, lookups: int, by_object: bool, top: int) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--servers", default="pysrsd,pfix-srsd,postsrsd,ceiling")
+    parser.add_argument("--servers", default="pysrsd,pfix-srsd,ceiling")
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--lookups", default="1000,6000", help="the two loads (1000,6000)")
     parser.add_argument("--clients", type=int, default=16)
