@@ -4,7 +4,7 @@
 #   sh contrib/build-deb.sh [--version VERSION] [OUTDIR]
 # writes OUTDIR/pysrsd_VERSION_ARCH.deb (OUTDIR: dist/ in the checkout). VERSION defaults to the
 # one in debian/changelog; another one (higher, for a local rebuild) gets its own changelog entry.
-# Prerequisites: apt-get install debhelper python3-venv (and lintian, to check the result:
+# Prerequisites: apt-get install build-essential debhelper python3-venv (and lintian, to check:
 #   lintian dist/pysrsd_*.deb). pip downloads pysrsd's dependencies from PyPI during the build.
 # The build runs in a copy of the checkout (its tracked and new files, as they are), so the
 # checkout is left as it was.
