@@ -100,6 +100,26 @@ def test_lintian_is_clean(debs: dict[str, Path]) -> None:
     assert (result.returncode, tags) == (0, []), result.stdout + result.stderr
 
 
+def test_systemd_service_is_restarted_after_an_upgrade_and_sockets_stay_disabled(
+    debs: dict[str, Path], tmp_path: Path
+) -> None:
+    """No systemd runs here: the maintainer scripts that dh_installsystemd wrote are read.
+    The service is enabled and (re)started by postinst, stopped by prerm only on removal;
+    a socket unit is enabled only where the administrator had enabled it."""
+    control = tmp_path / "control"
+    subprocess.run(["dpkg-deb", "-e", str(debs[FIRST]), str(control)], check=True, timeout=60)
+    postinst, prerm = (control / "postinst").read_text(), (control / "prerm").read_text()
+    assert "deb-systemd-helper enable 'pysrsd.service'" in postinst
+    restart = re.search(r'if \[ -n "\$2" \]; then\s+_dh_action=restart', postinst)
+    assert restart and "deb-systemd-invoke $_dh_action 'pysrsd.service'" in postinst
+    assert re.search(r'\[ "\$1" = remove \].*\n\s+deb-systemd-invoke stop .pysrsd.service', prerm)
+    for socket in ("forward", "reverse", "socketmap"):
+        guard = f"if deb-systemd-helper --quiet was-enabled 'pysrsd-{socket}.socket'"
+        assert f"deb-systemd-helper debian-installed 'pysrsd-{socket}.socket'" in postinst
+        assert guard in postinst
+        assert f"deb-systemd-invoke $_dh_action 'pysrsd-{socket}.socket'" not in postinst
+
+
 def test_readme_builds_and_installs_the_package_as_written() -> None:
     block = readme_block("debian-package")
     assert "sh contrib/build-deb.sh" in block
