@@ -175,6 +175,8 @@ echo "@verify=$(systemd-analyze verify /lib/systemd/system/pysrsd.service 2>&1 |
 echo "@check=$(pysrsctl check > /dev/null 2>&1 && echo ok)"
 echo "@writable=$(find /usr/lib/pysrsd /etc/pysrsd ! -type l \\( ! -user root -o -perm /022 \\) |
     head -3)"
+pysrsctl setup forwarder.example --systemd > {logs}/setup-systemd.log 2>&1
+echo "@unit_copies=$(ls /etc/systemd/system/pysrsd* 2>/dev/null | wc -l)"
 {in_private_network(served)}
 CHANGED | sort > {logs}/after.txt
 """
@@ -203,6 +205,7 @@ def test_install_serve_upgrade_remove_purge(debs: dict[str, Path], tmp_path: Pat
     )
     assert found["enabled"] == "/lib/systemd/system/pysrsd.service"
     assert found["sockets_enabled"] == "0"
+    assert found["unit_copies"] == "0"  # setup --systemd enables the package's unit as it is
     assert found["verify"] == "", found["verify"]
     assert found["check"] == "ok"
     assert found["writable"] == ""  # nothing the daemon runs or trusts is writable by it
