@@ -41,6 +41,7 @@ OWN = (  # made by the package or by its pysrsctl setup: all gone after a purge
     "/usr/share/doc/pysrsd",
     "/etc/service/pysrsd",
     "/etc/systemd/system/multi-user.target.wants/pysrsd.service",
+    "/etc/default/pysrsd",
 )
 KEPT = re.compile(
     r"/etc/(passwd|group|shadow|gshadow)-?|/etc/\.pwd\.lock"
@@ -137,11 +138,13 @@ scanner=$!
 echo "@forward1=$(postmap -q alice@example.com tcp:127.0.0.1:10001)"
 echo "@pid1=$(svstat /etc/service/pysrsd | sed -n 's/.*(pid \\([0-9]*\\)).*/\\1/p')"
 printf '# edited by the administrator\\nmax-age = 30\\n' >> /etc/pysrsd/pysrsd.toml
-sum_before=$(sha256sum /etc/pysrsd/secrets /etc/pysrsd/pysrsd.toml | cut -c1-16 | tr '\\n' ' ')
+echo PYSRSD_LOG_LEVEL=debug >> /etc/default/pysrsd
+kept="/etc/pysrsd/secrets /etc/pysrsd/pysrsd.toml /etc/default/pysrsd"
+sum_before=$(sha256sum $kept | cut -c1-16 | tr '\\n' ' ')
 apt-get install -y -q --no-install-recommends {second} > {logs}/upgrade.log 2>&1
 echo "@upgraded=$(dpkg-query -W -f '${{Version}}' pysrsd)"
-echo "@same_files=$([ "$sum_before" = "$(sha256sum /etc/pysrsd/secrets /etc/pysrsd/pysrsd.toml \
-    | cut -c1-16 | tr '\\n' ' ')" ] && echo yes)"
+sum_after=$(sha256sum $kept | cut -c1-16 | tr '\\n' ' ')
+echo "@same_files=$([ "$sum_before" = "$sum_after" ] && echo yes)"
 sleep 1  # supervise restarts a program after a second
 {WAIT_HEALTHY}
 echo "@pid2=$(svstat /etc/service/pysrsd | sed -n 's/.*(pid \\([0-9]*\\)).*/\\1/p')"
@@ -169,6 +172,7 @@ echo "@domain=$(grep '^domain' /etc/pysrsd/pysrsd.toml)"
 echo "@state=$({stat} /var/lib/pysrsd)"
 echo "@program=$(readlink -f /usr/sbin/pysrsd) $(command -v pysrsctl)"
 echo "@man=$(man -w pysrsd) $(man -w pysrsctl)"
+echo "@conffiles=$(dpkg-query -W -f '${{Conffiles}}' pysrsd | awk '{{print $1}}' | tr '\\n' ' ')"
 echo "@enabled=$(readlink /etc/systemd/system/multi-user.target.wants/pysrsd.service)"
 echo "@sockets_enabled=$(ls /etc/systemd/system/sockets.target.wants 2>/dev/null | grep -c pysrsd)"
 echo "@verify=$(systemd-analyze verify /lib/systemd/system/pysrsd.service 2>&1 | head -3)"
@@ -203,6 +207,7 @@ def test_install_serve_upgrade_remove_purge(debs: dict[str, Path], tmp_path: Pat
     assert found["man"] == ("/usr/share/man/man8/pysrsd.8.gz /usr/share/man/man8/pysrsctl.8.gz"), (
         found
     )
+    assert found["conffiles"].split() == ["/etc/default/pysrsd"]
     assert found["enabled"] == "/lib/systemd/system/pysrsd.service"
     assert found["sockets_enabled"] == "0"
     assert found["unit_copies"] == "0"  # setup --systemd enables the package's unit as it is
