@@ -121,7 +121,9 @@ def test_systemd_service_is_restarted_after_an_upgrade_and_sockets_stay_disabled
         assert f"deb-systemd-invoke $_dh_action 'pysrsd-{socket}.socket'" not in postinst
 
 
-def test_readme_builds_and_installs_the_package_as_written() -> None:
+def test_readme_shows_the_build_and_install_commands_tested_here() -> None:
+    """The README's block is what ``debs`` runs (with an output directory of its own) and what
+    the lifecycle test installs with (apt-get, non-interactive)."""
     block = readme_block("debian-package")
     assert "sh contrib/build-deb.sh" in block
     assert "apt install ./dist/pysrsd_*.deb" in block
