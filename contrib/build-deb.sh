@@ -6,6 +6,8 @@
 # one in debian/changelog; another one (higher, for a local rebuild) gets its own changelog entry.
 # Prerequisites: apt-get install build-essential debhelper python3-venv (and lintian, to check:
 #   lintian dist/pysrsd_*.deb). pip downloads pysrsd's dependencies from PyPI during the build.
+# Offline (no PyPI at build time): fetch the wheels once, pip download -d DIR '.[all]'
+#   'setuptools>=68', then PYSRSD_PIP_ARGS="--no-index --find-links DIR" sh contrib/build-deb.sh
 # The build runs in a copy of the checkout (its tracked and new files, as they are), so the
 # checkout is left as it was.
 set -eu
