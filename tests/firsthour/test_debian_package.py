@@ -3,8 +3,9 @@ package, with the real tools, in a scratch root whose /usr is overlaid too (see 
 lintian; install with apt-get (account, secret, settings, state directory, commands, man
 pages, units); the daemon under daemontools from the service directory ``pysrsctl setup``
 makes, answering ``postmap -q``; an upgrade to a second build with a higher version keeps the
-edited settings and the secret and restarts the daemon; remove keeps /etc/pysrsd; purge
-leaves nothing behind but the kept accounts and dpkg's own records.
+edited settings and the secret and restarts the daemon; remove keeps /etc/pysrsd and stops
+the daemon, a reinstallation starts it again; purge leaves nothing behind but the kept
+accounts and dpkg's own records.
 
 The two packages are built once per session (about 20 s each with pip's cache warm).
 """
@@ -155,6 +156,10 @@ apt-get remove -y -q pysrsd > {logs}/remove.log 2>&1
 echo "@left_commands=$(ls -d /usr/sbin/pysrs* /usr/lib/pysrsd 2>/dev/null | wc -l)"
 echo "@kept=$(ls /etc/pysrsd/pysrsd.toml /etc/pysrsd/secrets | wc -l)"
 echo "@svstat_removed=$(svstat /etc/service/pysrsd)"
+apt-get install -y -q --no-install-recommends {second} > {logs}/reinstall.log 2>&1
+{WAIT_HEALTHY}
+echo "@forward3=$(postmap -q alice@example.com tcp:127.0.0.1:10001)"
+apt-get remove -y -q pysrsd >> {logs}/remove.log 2>&1
 apt-get purge -y -q pysrsd > {logs}/purge.log 2>&1
 sleep 0.5
 kill $scanner; wait $scanner || true
@@ -234,6 +239,11 @@ def test_install_serve_upgrade_remove_purge(debs: dict[str, Path], tmp_path: Pat
     assert found["kept"] == "2"
     assert found["svstat_removed"].startswith("/etc/service/pysrsd: down"), found
     assert "apt purge pysrsd deletes it" in (logs / "remove.log").read_text()
+    # installed again (from the config-files state): the service is started again
+    assert "started the daemontools service /etc/pysrsd/service" in (
+        (logs / "reinstall.log").read_text()
+    )
+    assert re.fullmatch(SRS0, found["forward3"]), log_text
 
     # purge: a note on the secret, then nothing left that the package or setup made
     assert found["purged"] == ""
