@@ -32,8 +32,6 @@ from scratch import (
 FIRST, SECOND = "1.0.0-1", "1.0.0-1+upgrade1"  # the second sorts higher: an upgrade
 BUILD_TIMEOUT = 600  # a hang guard (pip may download), never a measurement
 SRS0 = r"SRS0=[^=]{4}=[^=]{2}=example\.com=alice@forwarder\.example"
-# What a purge may leave: the accounts (kept, see debian/pysrsd.postrm) and the records of
-# dpkg, apt and man-db, which belong to them, not to the package.
 OWN = (  # made by the package or by its pysrsctl setup: all gone after a purge
     "/etc/pysrsd",
     "/var/lib/pysrsd",
@@ -44,6 +42,8 @@ OWN = (  # made by the package or by its pysrsctl setup: all gone after a purge
     "/etc/systemd/system/multi-user.target.wants/pysrsd.service",
     "/etc/default/pysrsd",
 )
+# What a purge may leave: the accounts (kept, see debian/pysrsd.postrm) and the records of
+# dpkg, apt and man-db, which belong to them, not to the package.
 KEPT = re.compile(
     r"/etc/(passwd|group|shadow|gshadow)-?|/etc/\.pwd\.lock"
     r"|/var/lib/(dpkg|apt)(/.*)?|/var/cache(/.*)?"
