@@ -139,6 +139,8 @@ svscan /etc/service > {logs}/svscan.log 2>&1 &
 scanner=$!
 {WAIT_HEALTHY}
 echo "@forward1=$(postmap -q alice@example.com tcp:127.0.0.1:10001)"
+for i in $(seq 50); do grep -q "loop=" /var/log/pysrsd/current && break; sleep 0.1; done
+echo "@loop=$(grep -o "loop='[a-z]*'" /var/log/pysrsd/current | head -1)"
 echo "@pid1=$(svstat /etc/service/pysrsd | sed -n 's/.*(pid \\([0-9]*\\)).*/\\1/p')"
 printf '# edited by the administrator\\nmax-age = 30\\n' >> /etc/pysrsd/pysrsd.toml
 echo PYSRSD_LOG_LEVEL=debug >> /etc/default/pysrsd
@@ -184,6 +186,8 @@ echo "@enabled=$(readlink /etc/systemd/system/multi-user.target.wants/pysrsd.ser
 echo "@sockets_enabled=$(ls /etc/systemd/system/sockets.target.wants 2>/dev/null | grep -c pysrsd)"
 echo "@verify=$(systemd-analyze verify /lib/systemd/system/pysrsd.service 2>&1 | head -3)"
 echo "@check=$(pysrsctl check > /dev/null 2>&1 && echo ok)"
+echo "@extras=$(/usr/lib/pysrsd/bin/python3 -c 'import prometheus_client, redis, uvloop' &&
+    echo ok)"
 echo "@writable=$(find /usr/lib/pysrsd /etc/pysrsd ! -type l \\( ! -user root -o -perm /022 \\) |
     head -3)"
 pysrsctl setup forwarder.example --systemd > {logs}/setup-systemd.log 2>&1
@@ -220,12 +224,14 @@ def test_install_serve_upgrade_remove_purge(debs: dict[str, Path], tmp_path: Pat
     assert found["unit_copies"] == "0"  # setup --systemd enables the package's unit as it is
     assert found["verify"] == "", found["verify"]
     assert found["check"] == "ok"
+    assert found["extras"] == "ok"  # --metrics, a Redis envelope database, uvloop
     assert found["writable"] == ""  # nothing the daemon runs or trusts is writable by it
     install_log = (logs / "install.log").read_text()
     assert "SRS domain forwarder.example" in install_log
 
     # served under daemontools, restarted by the upgrade, which kept the edits and the secret
     assert re.fullmatch(SRS0, found["forward1"]), log_text
+    assert found["loop"] == "loop='uvloop'"
     assert found["upgraded"] == SECOND
     assert found["same_files"] == "yes"
     assert found["pid1"] and found["pid2"] and found["pid1"] != found["pid2"], found
