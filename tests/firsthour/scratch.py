@@ -10,6 +10,13 @@ login's (Debian's PATH, no PYTHONPATH, no PYSRSD_*), so the installed program is
 
 ``readme_block(name)`` is the shell block that follows ``<!-- tested: NAME -->`` in README.md:
 tests run the documented commands as written.
+
+``run_as_root(..., system=True)`` also overlays /usr and /var/cache, for a package install
+(dpkg, apt-get): the shell function ``CHANGED`` then prints every path the script changed,
+as ``TYPE PATH`` lines (find's %y): the overlays' upper layers hold the files written
+(``f``, ``l``), the directories made or copied up to hold them (``d``), and deletions, which
+overlayfs records as whiteouts (``c``). That is how a test checks that a purge leaves nothing
+behind, as piuparts does.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAID = ("/etc", "/opt", "/usr/local", "/var/lib", "/var/spool/postfix", "/var/log", "/root")
+SYSTEM = ("/usr", *OVERLAID, "/var/cache")  # /usr first: /usr/local keeps its own overlay
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TIMEOUT = 600  # a hang guard (the install downloads packages), never a measurement
 
@@ -67,15 +75,18 @@ def readme_block(name: str) -> str:
     return found.group(1)
 
 
-def _prologue(tmpfs: Path) -> str:
+def _prologue(tmpfs: Path, overlaid: tuple[str, ...]) -> str:
     lines = ["set -eu", f"mount -t tmpfs pysrsd-scratch {tmpfs}"]
-    for index, directory in enumerate(OVERLAID):
+    changed = []
+    for index, directory in enumerate(overlaid):
         upper, work = tmpfs / f"upper{index}", tmpfs / f"work{index}"
         lines.append(f"mkdir -p {directory} {upper} {work}")
         lines.append(
             f"mount -t overlay overlay -o lowerdir={directory},upperdir={upper},"
             f"workdir={work} {directory}"
         )
+        changed.append(f"(cd {upper} && find . -mindepth 1 -printf '%y {directory}/%P\\n')")
+    lines.append("CHANGED() { " + "; ".join(changed) + "; }")  # (see the module's docstring)
     lines.append(f"cd {ROOT}")
     return "\n".join(lines) + "\n"
 
@@ -86,12 +97,14 @@ def in_private_network(script: str) -> str:
     return f"unshare --net bash -c 'set -eu; ip link set lo up\n{quoted}'\n"
 
 
-def run_as_root(script: str, tmpfs: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` (bash) in the scratch root; ``tmpfs`` is an empty directory to mount."""
+def run_as_root(script: str, tmpfs: Path, system: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (bash) in the scratch root; ``tmpfs`` is an empty directory to mount;
+    ``system``: /usr and /var/cache are overlaid too (a package install)."""
     tmpfs.mkdir(parents=True, exist_ok=True)
+    prologue = _prologue(tmpfs, SYSTEM if system else OVERLAID)
     env = {"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
     return subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "bash", "-c", _prologue(tmpfs) + script],
+        ["unshare", "--mount", "--propagation", "private", "bash", "-c", prologue + script],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,

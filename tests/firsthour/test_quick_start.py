@@ -62,7 +62,11 @@ kill -TERM $daemon; wait $started || true
 
 
 def test_daemontools_route_runs_the_installed_program(tmp_path: Path) -> None:
+    """Then install.sh again, as an upgrade, restarts the supervised daemon (svc -t), and
+    install.sh --uninstall stops it and removes what install.sh installed, keeping /etc/pysrsd.
+    The upgrade runs outside the private network (pip downloads), the daemon inside it."""
     require_scratch_root()
+    pid = "svstat /etc/service/pysrsd | sed -n 's/.*(pid \\([0-9]*\\)).*/\\1/p'"
     supervised = f"""
 pysrsctl setup forwarder.example --daemontools /etc/service --socketmap
 svscan /etc/service > {tmp_path}/svscan.log 2>&1 &
@@ -72,17 +76,55 @@ echo "@health=$(pysrsctl health)"
 echo "@svstat=$(svstat /etc/service/pysrsd)"
 sleep 1.5
 echo "@log=$(grep -c "event='ready'" /var/log/pysrsd/current)"
+echo "@pid1=$({pid})"
+touch {tmp_path}/upgrade-now
+for i in $(seq 1500); do [ -e {tmp_path}/upgraded ] && break; sleep 0.2; done
+sleep 1  # supervise starts the program again after a second
+{WAIT_HEALTHY}
+echo "@pid2=$({pid})"
+echo "@health2=$(pysrsctl health)"
+sh contrib/install.sh --uninstall > {tmp_path}/uninstall.log 2>&1
+echo "@left=$(ls -d /opt/pysrsd /usr/local/sbin/pysrs* /usr/local/share/man/man8/pysrs* \
+    2>/dev/null | wc -l)"
+echo "@kept=$(ls /etc/pysrsd/pysrsd.toml /etc/pysrsd/secrets | wc -l)"
+echo "@svstat3=$(svstat /etc/service/pysrsd)"
 svc -dx /etc/service/pysrsd /etc/service/pysrsd/log
 kill $scanner; wait $scanner || true
 """
-    script = readme_block("install") + "mkdir -p /etc/service\n" + in_private_network(supervised)
+    script = f"""{readme_block("install")}
+echo "@man=$(readlink -f $(man -w pysrsd) $(man -w pysrsctl) | tr "\\n" " ")"
+mkdir -p /etc/service
+trap 'touch {tmp_path}/upgraded' EXIT
+( {in_private_network(supervised)} ) &
+network=$!
+for i in $(seq 1500); do [ -e {tmp_path}/upgrade-now ] && break; sleep 0.2; done
+sh contrib/install.sh > {tmp_path}/upgrade.log 2>&1
+touch {tmp_path}/upgraded
+wait $network
+"""
     result = run_as_root(script, tmp_path / "scratch")
-    assert result.returncode == 0, result.stdout + result.stderr
+    logs = "".join(f"\n== {p.name}\n{p.read_text()}" for p in tmp_path.glob("*.log"))
+    assert result.returncode == 0, result.stdout + result.stderr + logs
     found = values(result.stdout)
+    assert found["man"].split() == [
+        "/usr/local/share/man/man8/pysrsd.8",
+        "/usr/local/share/man/man8/pysrsctl.8",
+    ]
     assert found["health"].startswith("PYSRSD OK: tcp_table 127.0.0.1"), found
     assert "socketmap unix:/var/spool/postfix/pysrsd/socketmap" in found["health"]
     assert re.match(r"/etc/service/pysrsd: up \(pid \d+\)", found["svstat"])
     assert found["log"] == "1"
+    # the upgrade restarted the daemon on the new code
+    upgrade = (tmp_path / "upgrade.log").read_text()
+    assert "/etc/pysrsd/service: svc -t (restart)" in upgrade, logs
+    assert found["pid1"] and found["pid2"] and found["pid1"] != found["pid2"], found
+    assert found["health2"].startswith("PYSRSD OK: tcp_table 127.0.0.1"), found
+    # --uninstall: stopped, removed, the settings and the secret kept (and said so)
+    uninstall = (tmp_path / "uninstall.log").read_text()
+    assert "/etc/pysrsd/service: svc -d (stop)" in uninstall
+    assert "kept: /etc/pysrsd" in uninstall
+    assert (found["left"], found["kept"]) == ("0", "2"), found
+    assert found["svstat3"].startswith("/etc/service/pysrsd: down"), found
 
 
 def test_readme_and_example_show_the_same_socketmap_lines() -> None:

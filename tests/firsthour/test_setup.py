@@ -77,6 +77,7 @@ def test_systemd_route_with_postfix_and_socketmap(tmp_path: Path) -> None:
 cp /etc/postfix/main.cf /tmp/main.cf.before
 {PYSRSCTL} setup forwarder.example --systemd --socketmap --postfix
 printf '#!/bin/sh\\nexit 0\\n' > /usr/local/sbin/pysrsd; chmod 755 /usr/local/sbin/pysrsd
+install -D -m 644 -t /usr/local/share/man/man8 man/pysrsd.8 man/pysrsctl.8  # as install.sh
 cd /etc/systemd/system
 echo "@verify=$(systemd-analyze verify pysrsd.service pysrsd-*.socket 2>&1 | tr '\\n' ' ')"
 echo "@wants=$(ls /etc/systemd/system/sockets.target.wants | tr '\\n' ' ')"

@@ -7,7 +7,8 @@
   /var/lib/pysrsd/           pysrsd:pysrsd 0750 (envelope database)
   QUEUE/pysrsd/socketmap     the socketmap socket inside Postfix's queue directory, which
                              chrooted smtpd and cleanup reach as ``unix:pysrsd/socketmap``
-  /usr/local/sbin/pysrsd     the program (linked from the virtual environment /opt/pysrsd)
+  /usr/local/sbin/pysrsd     the program (linked from the virtual environment /opt/pysrsd;
+                             the Debian package's is /usr/sbin/pysrsd, from /usr/lib/pysrsd)
 
 Values only, no I/O: the texts of the config file and of the main.cf lines.
 """
@@ -25,6 +26,7 @@ STATE = Path("/var/lib/pysrsd")
 SERVICE_DIR = ETC / "service"  # the daemontools service directory, linked into svscan's
 LOG_DIR = Path("/var/log/pysrsd")
 UNIT_DIR = Path("/etc/systemd/system")
+PACKAGE_UNIT_DIR = Path("/lib/systemd/system")  # the Debian package's units: used as they are
 PROGRAM = Path("/usr/local/sbin/pysrsd")
 QUEUE_DIRECTORY = Path("/var/spool/postfix")  # Debian's; setup asks postconf
 SOCKETMAP = "pysrsd/socketmap"  # relative to the queue directory, as Postfix addresses it

@@ -150,10 +150,19 @@ def copy_step(name: str, target: Path, mode: int) -> Step:
 
 def unit_steps(socketmap: bool) -> list[Step]:
     names = [*layout.UNITS, layout.SOCKETMAP_UNIT]
-    plan = [copy_step(f"systemd/{n}", layout.UNIT_DIR / n, 0o644) for n in names]
+    plan = [_unit_step(name) for name in names]
     enable = ["pysrsd.service"] + (names[1:] if socketmap else [])
     plan.append(_enable_step(enable))
     return plan
+
+
+def _unit_step(name: str) -> Step:
+    """A unit the Debian package installed is enabled as it is: a copy in /etc would hide the
+    package's later versions of it."""
+    packaged = layout.PACKAGE_UNIT_DIR / name
+    if packaged.exists() and not (layout.UNIT_DIR / name).exists():
+        return Step(f"{packaged} (installed by the package)")
+    return copy_step(f"systemd/{name}", layout.UNIT_DIR / name, 0o644)
 
 
 def _enable_step(units: list[str]) -> Step:

@@ -190,7 +190,8 @@ def open_store(
             from pysrsd.policy.envelopes.redis_store import RedisStore
         except ImportError as exc:  # the "redis" extra is not installed
             raise ConfigError(
-                f"envelope-database: {shown} needs the redis client (pip install pysrsd[redis])"
+                f"envelope-database: {shown} needs the redis client (contrib/install.sh and the"
+                " Debian package install it; or pip install 'pysrsd[redis]')"
             ) from exc
         try:
             return RedisStore(uri, clock, password)
