@@ -101,6 +101,7 @@ for i in $(seq 100); do [ -S /var/spool/postfix/pysrsd/socketmap ] && break; sle
 cd /var/spool/postfix
 echo "@as_postfix=$(setpriv --reuid postfix --regid postfix --init-groups \\
     postmap -q alice@example.com socketmap:unix:pysrsd/socketmap:forward)"
+echo "@sock=$({STAT} /var/spool/postfix/pysrsd/socketmap)"
 kill $daemon; wait $daemon || true
 """
     result = run_as_root(script + in_private_network(socketmap), tmp_path / "scratch")
@@ -117,8 +118,9 @@ kill $daemon; wait $daemon || true
         "socketmap:unix:pysrsd/socketmap:forward",
         "socketmap:unix:pysrsd/socketmap:reverse",
     ]
-    assert found["sockdir"] == "pysrsd:postfix 750"
+    assert found["sockdir"] == "pysrsd:postfix 2750"
     assert found["as_postfix"].startswith("SRS0=")
+    assert found["sock"] == "pysrsd:postfix 660"  # started as root, then user = "pysrsd"
     assert found["as_postfix"].endswith("=example.com=alice@forwarder.example")
 
 
@@ -206,6 +208,7 @@ kill $scanner; wait $scanner || true
     assert found["before"].startswith("PYSRSD OK: tcp_table 127.0.0.1 "), result.stdout
     assert (found["dry"], found["restart"], found["kept"]) == ("1", "1", "1"), result.stdout
     assert found["socketmap"] == 'socketmap = ["unix:/var/spool/postfix/pysrsd/socketmap"]'
+    assert found["socket"] == "pysrsd:postfix 660"
     assert found["maps"] == "socketmap:unix:pysrsd/socketmap:forward"
     health = found["health"]
     assert health.startswith("PYSRSD OK: tcp_table 127.0.0.1 "), health
@@ -217,6 +220,6 @@ kill $scanner; wait $scanner || true
     assert found["again"] == "0", result.stdout
     assert found["down_rc"] == "2"
     assert found["down"].startswith("PYSRSD CRITICAL: ")
-    assert "socketmap:unix:pysrsd/socketmap:reverse 0.0 ms down (unix:/var/spool/" in (
-        found["down"]
+    assert (
+        "socketmap:unix:pysrsd/socketmap:reverse 0.0 ms down (unix:/var/spool/" in (found["down"])
     )

@@ -2,7 +2,8 @@
 
 A config file that is not there is written whole (``layout.config_text``). One that is there
 is kept, with the administrator's comments and lines, and gets only the lines it lacks,
-appended at its end (``socketmap = [...]`` for ``--socketmap``, ``exclude-file`` for the
+appended at its end (``socketmap = [...]`` and ``socketmap-mode`` for ``--socketmap``,
+``exclude-file`` for the
 host's own domains); a value that contradicts what was asked (another domain, a socketmap
 list without our socket, a table header after which an appended key would land in a table)
 is never changed: setup stops before anything else, naming the line to write. A file that
@@ -72,6 +73,8 @@ def _missing(
                 f'add "{wanted}" to that line (Postfix will be pointed at it), then run '
                 "setup again"
             )
+        if "socketmap-mode" not in found:
+            lines.append(layout.SOCKETMAP_MODE)
     if exclude is not None and "exclude-file" not in found:
         lines.append(f'exclude-file = "{exclude}"')
     return lines

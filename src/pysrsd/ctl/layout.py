@@ -32,6 +32,7 @@ QUEUE_DIRECTORY = Path("/var/spool/postfix")  # Debian's; setup asks postconf
 SOCKETMAP = "pysrsd/socketmap"  # relative to the queue directory, as Postfix addresses it
 UNITS = ("pysrsd.service", "pysrsd-forward.socket", "pysrsd-reverse.socket")
 SOCKETMAP_UNIT = "pysrsd-socketmap.socket"
+SOCKETMAP_MODE = "socketmap-mode = 0o660"  # group postfix: its set-group-ID directory's
 
 
 def config_text(domain: str, socketmap: Path | None, exclude: Path | None = None) -> str:
@@ -44,7 +45,7 @@ def config_text(domain: str, socketmap: Path | None, exclude: Path | None = None
         f'user = "{ACCOUNT}"',
     ]
     if socketmap is not None:
-        lines.append(f'socketmap = ["unix:{socketmap}"]')
+        lines += [f'socketmap = ["unix:{socketmap}"]', SOCKETMAP_MODE]
     if exclude is not None:
         lines.append(f'exclude-file = "{exclude}"')
     return "\n".join(lines) + "\n"

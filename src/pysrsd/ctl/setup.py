@@ -74,8 +74,8 @@ def _base_steps(domain: str, socket: Path | None, daemontools: bool, tcp: bool) 
         plan.append(own_domains.step(domains, exclude_file))
     else:
         print("exclusions: none proposed (no Postfix, or no $mydestination but the SRS domain)")
-    if socket is not None:  # pysrsd makes the socket; Postfix's group may traverse
-        plan.append(steps.directory_step(socket.parent, layout.ACCOUNT, "postfix", 0o750))
+    if socket is not None:  # pysrsd makes the socket, group postfix (set-group-ID directory)
+        plan.append(steps.directory_step(socket.parent, layout.ACCOUNT, "postfix", 0o2750))
     return plan
 
 

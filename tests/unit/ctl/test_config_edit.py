@@ -28,7 +28,8 @@ def test_missing_lines_are_appended_and_the_rest_kept(tmp_path: Path) -> None:
     assert step.action is not None and "socketmap" in step.text and "exclude-file" in step.text
     step.action()
     assert path.read_text() == (
-        f'{ADMIN}{HEADER}\nsocketmap = ["unix:{SOCKET}"]\nexclude-file = "{EXCLUDE}"\n'
+        f'{ADMIN}{HEADER}\nsocketmap = ["unix:{SOCKET}"]\nsocketmap-mode = 0o660\n'
+        f'exclude-file = "{EXCLUDE}"\n'
     )
     assert path.stat().st_mode & 0o777 == 0o640
     again = config_step(path, "forwarder.example", SOCKET, EXCLUDE)
@@ -71,7 +72,10 @@ def test_contradictions_are_refused_naming_the_line(
 
 
 def test_a_socketmap_list_with_ours_needs_nothing(tmp_path: Path) -> None:
-    path = existing(tmp_path, ADMIN + f'socketmap = ["inet:127.0.0.1:10003", "unix:{SOCKET}"]\n')
+    path = existing(
+        tmp_path,
+        ADMIN + f'socketmap = ["inet:127.0.0.1:10003", "unix:{SOCKET}"]\nsocketmap-mode = 0o666\n',
+    )
     assert config_step(path, "forwarder.example", SOCKET, None, False).action is None
 
 
