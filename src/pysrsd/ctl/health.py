@@ -31,11 +31,12 @@ from pysrsd.ctl.postconf import Postfix
 from pysrsd.ctl.postfix_maps import Map
 from pysrsd.ctl.probe import Endpoint
 from pysrsd.errors import ConfigError
+from pysrsd.observe import logs
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 LABELS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 LISTENER_OPTIONS = ("listen", "forward_port", "reverse_port", "socketmap")
-PROBE = "pysrsd-health-probe@health.invalid"
+PROBE = logs.PROBE  # the daemon logs its lookups at debug, not as rewrites
 
 
 @dataclass(frozen=True)
