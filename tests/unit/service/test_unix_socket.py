@@ -157,6 +157,6 @@ def test_directory_of_another_account_is_refused(open_tmp: Path) -> None:
     needs_root()
     (open_tmp / "run").mkdir()
     os.chown(open_tmp / "run", NOBODY.pw_uid, NOBODY.pw_gid)
-    with pytest.raises(ConfigError, match=f"owned by uid {NOBODY.pw_uid}"):
+    with pytest.raises(ConfigError, match=rf"owned by nobody \(uid {NOBODY.pw_uid}\)"):
         bind_unix(open_tmp / "run" / "s", 0o666, None, 16)  # nobody is not the daemon here
     bind_unix(open_tmp / "run" / "s", 0o666, (NOBODY.pw_uid, NOBODY.pw_gid), 16)[0].close()
