@@ -90,13 +90,15 @@ once.""",
         "EXIT STATUS",
         r""".TP
 \fB0\fR
-Stopped cleanly.
+Stopped cleanly (SIGTERM or SIGINT).
 .TP
 \fB1\fR
-Any other failure (for example an address already in use).
+Stopped at once by a second signal while stopping, or an unexpected fault (a traceback on
+standard error).
 .TP
 \fB2\fR
-Bad configuration: one line on standard error naming the setting; nothing listened.""",
+Bad configuration, or a socket that cannot be opened (for example an address already in
+use): one line on standard error naming the setting; nothing listens.""",
     ),
     (
         "SEE ALSO",
