@@ -193,6 +193,10 @@ cd /var/spool/postfix
 echo "@as_postfix=$(setpriv --reuid postfix --regid postfix --init-groups \\
     postmap -q alice@example.com socketmap:unix:pysrsd/socketmap:forward)"
 cd /
+sleep 0.5
+echo "@rewrites=$({PYSRSCTL} rewrites alice@example.com | cut -d' ' -f2-)"
+echo "@listening=$(grep -c "event='listening' table='socketmap' \
+address='unix:/var/spool/postfix/pysrsd/socketmap'" /var/log/pysrsd/current)"
 {PYSRSCTL} setup forwarder.example --daemontools /etc/service --socketmap --postfix > /tmp/again.out
 echo "@again=$(grep -c '^doing' /tmp/again.out || true)"
 svc -d /etc/pysrsd/service
@@ -218,6 +222,8 @@ kill $scanner; wait $scanner || true
     )
     assert found["as_postfix"].endswith("=example.com=alice@forwarder.example")
     assert found["again"] == "0", result.stdout
+    assert found["rewrites"] == f"forward alice@example.com -> {found['as_postfix']}"
+    assert found["listening"] == "1"  # the socket's path, not "unix:socket"
     assert found["down_rc"] == "2"
     assert found["down"].startswith("PYSRSD CRITICAL: ")
     assert (
