@@ -54,9 +54,10 @@ def steps(changed: bool, restart: bool, sock: Path | None) -> tuple[list[Step], 
     if not (changed or stale):
         return [], ""
     commands = manager()
-    if commands is None:
-        what = "a restart" if restart or stale else "a reload (SIGHUP)"
-        return [], f"note: a pysrsd already running needs {what} to serve the new settings"
+    if commands is None:  # not running, or not by a service manager setup knows
+        what = "a restart" if restart else "a reload (SIGHUP)"
+        note = f"note: a pysrsd already running needs {what} to serve the new settings"
+        return [], note if changed else ""
     command = commands[0] if restart or stale else commands[1]
 
     def apply() -> None:
