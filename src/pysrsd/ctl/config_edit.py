@@ -39,14 +39,16 @@ def config_step(
         found = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"setup: {path} is not valid TOML ({exc}): fix it first") from None
-    if found.get("domain") != domain:
+    have = found.get("domain")
+    if have is not None and str(have).lower().rstrip(".") != domain.lower().rstrip("."):
         raise ConfigError(
             f"setup: {path} has domain = {found.get('domain')!r}, not {domain!r}: "
             f'write domain = "{domain}" there (or run setup {found.get("domain")})'
         )
     if tcp:
         _check_tcp(path, found)
-    lines = _missing(path, found, socket, exclude)
+    lines = [f'domain = "{domain}"'] if have is None else []
+    lines += _missing(path, found, socket, exclude)
     if not lines:
         return Step(f"{path} exists, kept (it has what was asked)")
     if any(line.lstrip().startswith("[") for line in text.splitlines()):

@@ -86,3 +86,12 @@ def test_a_new_config_file_is_written_whole(tmp_path: Path) -> None:
     step.action()
     text = path.read_text()
     assert f'socketmap = ["unix:{SOCKET}"]\n' in text and f'exclude-file = "{EXCLUDE}"\n' in text
+
+
+def test_a_missing_domain_is_added_and_case_does_not_matter(tmp_path: Path) -> None:
+    path = existing(tmp_path, 'secrets-file = "/etc/pysrsd/secrets"\n')
+    step = config_step(path, "forwarder.example", None, None)
+    assert step.action is not None
+    step.action()
+    assert path.read_text().endswith(f'{HEADER}\ndomain = "forwarder.example"\n')
+    assert config_step(path, "Forwarder.Example.", None, None).action is None
