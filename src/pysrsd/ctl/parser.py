@@ -134,6 +134,7 @@ def _add_health(sub: argparse.ArgumentParser) -> None:
         "--probe",
         default=health.PROBE,
         metavar="ADDRESS",
-        help=f"the address forwarded then reversed (default {health.PROBE})",
+        help=f"the address forwarded then reversed (default {health.PROBE}, whose lookups "
+        "the daemon logs at debug; any other is logged as a rewrite)",
     )
     sub.set_defaults(run=health.run)
