@@ -229,3 +229,32 @@ kill $scanner; wait $scanner || true
     assert (
         "socketmap:unix:pysrsd/socketmap:reverse 0.0 ms down (unix:/var/spool/" in (found["down"])
     )
+
+
+def test_health_finds_the_forwarded_only_layouts_maps(tmp_path: Path) -> None:
+    """After ``setup --forwarded-only --postfix``, health probes the hop's cleanup override
+    and the wrapped reverse map; with the daemon stopped, it names them CRITICAL."""
+    require_scratch_root()
+    script = f"""
+{PYSRSCTL} setup forwarder.example --forwarded-only --postfix > /dev/null
+PYTHONPATH={ROOT / "src"} {sys.executable} -m pysrsd > /tmp/pysrsd.log 2>&1 &
+daemon=$!
+for i in $(seq 100); do {PYSRSCTL} health > /dev/null 2>&1 && break; sleep 0.1; done
+echo "@health=$({PYSRSCTL} health)"
+kill $daemon; wait $daemon || true
+{PYSRSCTL} health > /tmp/down.out || echo "@down_rc=$?"
+echo "@down=$(cat /tmp/down.out)"
+"""
+    result = run_as_root(in_private_network(script), tmp_path / "scratch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = values(result.stdout)
+    health = found["health"]
+    assert health.startswith("PYSRSD OK: tcp_table 127.0.0.1 "), health
+    hop = "postfix master.cf pysrsd-cleanup/unix sender_canonical_maps tcp:127.0.0.1:10001 "
+    assert hop in health
+    assert "postfix main.cf recipient_canonical_maps tcp:127.0.0.1:10002 " in health
+    assert found["down_rc"] == "2"
+    down = found["down"].split(", ")
+    assert [part for part in down if part.startswith(hop)][0].endswith(
+        " down (127.0.0.1: Connection refused)"
+    ), down
