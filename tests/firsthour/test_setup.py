@@ -255,6 +255,6 @@ echo "@down=$(cat /tmp/down.out)"
     assert "postfix main.cf recipient_canonical_maps tcp:127.0.0.1:10002 " in health
     assert found["down_rc"] == "2"
     down = found["down"].split(", ")
-    assert [part for part in down if part.startswith(hop)][0].endswith(
+    assert next(part for part in down if part.startswith(hop)).endswith(
         " down (127.0.0.1: Connection refused)"
     ), down
