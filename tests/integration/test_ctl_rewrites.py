@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from harness import SECRET, Client, ctl, running_daemon, write_secrets
 
 
@@ -48,6 +49,27 @@ def test_rewrites_from_the_daemons_log(tmp_path: Path) -> None:
     assert piped.stdout.splitlines() == [lines[1]]
     missing = ctl("rewrites", "--log", str(tmp_path / "absent"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_the_journal_when_there_is_no_multilog_file(tmp_path: Path) -> None:
+    """Without /var/log/pysrsd/current, ``journalctl -u pysrsd -o cat`` is read (here a
+    stand-in on PATH that prints the log a real daemon wrote, as -o cat shows it)."""
+    if Path("/var/log/pysrsd/current").exists():
+        pytest.skip("this machine has a daemontools log of pysrsd")
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    with running_daemon(tmp_path, secrets) as daemon:
+        with Client(daemon.forward_port) as forward:
+            assert forward.get(b"dave@example.com").startswith(b"200 ")
+        daemon.stop()
+        log = daemon.log
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "journalctl"
+    fake.write_text(f'#!/bin/sh\n[ "$*" = "-u pysrsd -o cat --no-pager" ] || exit 1\ncat {log}\n')
+    fake.chmod(0o755)
+    found = ctl("rewrites", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split()[1:3] == ["forward", "dave@example.com"]
 
 
 def test_json_journal_and_multilog_lines() -> None:

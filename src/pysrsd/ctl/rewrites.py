@@ -64,24 +64,32 @@ def rewrites(lines: Iterable[str], address: str | None, since: str | None) -> It
         yield f"{fields.get('ts', '-')} {fields.get('table', '-')} {pair[0]} -> {pair[1]}"
 
 
-def _source(log: str | None) -> Iterable[str]:
+def _source(log: str | None) -> Iterator[str]:
+    """The log's lines, read as they come (a journal or a log file may be large)."""
     if log == "-":
-        return sys.stdin
+        yield from sys.stdin
+        return
     path = Path(log) if log else layout.LOG_DIR / "current"
     if log or path.exists():
         try:
-            return path.read_text(errors="backslashreplace").splitlines()
+            handle = path.open(errors="backslashreplace")
         except OSError as exc:
             raise ConfigError(f"rewrites: cannot read {path}: {exc.strerror}") from None
+        with handle:
+            yield from handle
+        return
     if shutil.which("journalctl") is None:
         raise ConfigError(f"rewrites: no {path} and no journalctl: give --log FILE (or -)")
     command = ["journalctl", "-u", "pysrsd", "-o", "cat", "--no-pager"]
-    result = subprocess.run(  # noqa: S603 -- a fixed command
-        command, capture_output=True, text=True, errors="backslashreplace", check=False
-    )
-    if result.returncode != 0:
-        raise ConfigError(f"rewrites: {' '.join(command)}: {result.stderr.strip()}")
-    return result.stdout.splitlines()
+    with subprocess.Popen(  # noqa: S603 -- a fixed command
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
+    ) as journal:
+        assert journal.stdout is not None
+        assert journal.stderr is not None
+        yield from journal.stdout
+        if journal.wait() != 0:
+            problem = journal.stderr.read().strip()
+            raise ConfigError(f"rewrites: {' '.join(command)}: {problem or 'failed'}")
 
 
 def run(args: argparse.Namespace) -> int:
