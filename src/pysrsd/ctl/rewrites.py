@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -95,7 +96,12 @@ def _source(log: str | None) -> Iterator[str]:
 def run(args: argparse.Namespace) -> int:
     since = args.since.replace(" ", "T") if args.since else None
     found = 0
-    for line in rewrites(_source(args.log), args.address, since):
-        print(line)
-        found += 1
+    try:
+        for line in rewrites(_source(args.log), args.address, since):
+            print(line)
+            found += 1
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader (head, less) has seen enough: no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0 if found else 1
