@@ -36,6 +36,9 @@ cat /tmp/first.out
 echo "@second_doing=$(grep -c '^doing' /tmp/second.out || true)"
 echo "@secret_sum_after=$(sha256sum < /etc/pysrsd/secrets | cut -c1-16)"
 echo "@config_domain=$(grep '^domain' /etc/pysrsd/pysrsd.toml)"
+echo "@config_exclude=$(grep '^exclude-file' /etc/pysrsd/pysrsd.toml)"
+echo "@exclude=$(grep -v '^#' /etc/pysrsd/exclude | tr '\\n' ' ')"
+echo "@own=$(postconf -x -h mydestination myhostname | tr ',\\n' '  ')"
 {PYSRSCTL} check > /dev/null && echo "@check=ok"
 """
     result = run_as_root(script, tmp_path / "scratch")
@@ -49,6 +52,9 @@ echo "@config_domain=$(grep '^domain' /etc/pysrsd/pysrsd.toml)"
     assert found["second_doing"] == "0"
     assert found["secret_sum_after"] == found["secret_sum"]
     assert found["config_domain"] == 'domain = "forwarder.example"'
+    assert found["config_exclude"] == 'exclude-file = "/etc/pysrsd/exclude"'
+    assert found["exclude"].split() == list(dict.fromkeys(found["own"].split()))
+    assert "$mydestination and $myhostname" in result.stdout  # says which and why
     assert found["check"] == "ok"
     assert "/etc/pysrsd/secrets" not in result.stderr
 
@@ -66,6 +72,7 @@ echo "@changed=$(find {scratch}/upper* -mindepth 1 -not -path '*/root/.cache*' |
     steps = [line for line in result.stdout.splitlines() if line.startswith("would")]
     assert len(steps) >= 10  # account, files, units, enable, backup, postconf, check
     assert "dry run: nothing was changed" in result.stdout
+    assert "would   write /etc/pysrsd/exclude root:root 0644: " in result.stdout
 
 
 def test_systemd_route_with_postfix_and_socketmap(tmp_path: Path) -> None:
@@ -95,6 +102,7 @@ for i in $(seq 100); do [ -S /var/spool/postfix/pysrsd/socketmap ] && break; sle
 cd /var/spool/postfix
 echo "@as_postfix=$(setpriv --reuid postfix --regid postfix --init-groups \\
     postmap -q alice@example.com socketmap:unix:pysrsd/socketmap:forward)"
+echo "@sock=$({STAT} /var/spool/postfix/pysrsd/socketmap)"
 kill $daemon; wait $daemon || true
 """
     result = run_as_root(script + in_private_network(socketmap), tmp_path / "scratch")
@@ -111,8 +119,9 @@ kill $daemon; wait $daemon || true
         "socketmap:unix:pysrsd/socketmap:forward",
         "socketmap:unix:pysrsd/socketmap:reverse",
     ]
-    assert found["sockdir"] == "pysrsd:postfix 750"
+    assert found["sockdir"] == "pysrsd:postfix 2750"
     assert found["as_postfix"].startswith("SRS0=")
+    assert found["sock"] == "pysrsd:postfix 660"  # started as root, then user = "pysrsd"
     assert found["as_postfix"].endswith("=example.com=alice@forwarder.example")
 
 
@@ -149,3 +158,104 @@ echo "@fix=$(grep -c "postconf -M '127.0.0.1:10004/inet = " /tmp/broken.out)"
         == "postfix:     forwarded-only layout, complete (SRS hop on 127.0.0.1:10004)"
     )
     assert (found.get("broken"), found["fix"]) == ("2", "1")
+
+
+def test_socketmap_added_to_an_existing_tcp_install_under_daemontools(tmp_path: Path) -> None:
+    """The reported case: a tcp_table-only install running under daemontools, then
+    ``setup --socketmap --postfix``. The config file gains the endpoint (the admin's lines
+    kept), the daemon is restarted and answers on it before main.cf names it; health probes
+    what main.cf names; a second run changes nothing; the daemon down is CRITICAL."""
+    require_scratch_root()
+    checkout = f"PYTHONPATH={ROOT / 'src'} exec {sys.executable} -m pysrsd"
+    script = f"""
+mkdir -p /etc/service
+{PYSRSCTL} setup forwarder.example --daemontools /etc/service > /dev/null
+printf '#!/bin/sh\\n{checkout} "$@"\\n' > /usr/local/sbin/pysrsd; chmod 755 /usr/local/sbin/pysrsd
+# started as root (the interpreter is under /root); user = "pysrsd" in the config drops to it
+printf '#!/bin/sh\\nexec 2>&1\\nexec envdir ./env /usr/local/sbin/pysrsd\\n' \\
+    > /etc/pysrsd/service/run
+echo '# the admin was here' >> /etc/pysrsd/pysrsd.toml
+svscan /etc/service > /tmp/svscan.log 2>&1 &
+scanner=$!
+for i in $(seq 150); do {PYSRSCTL} health > /dev/null 2>&1 && break; sleep 0.2; done
+echo "@before=$({PYSRSCTL} health)"
+{PYSRSCTL} setup forwarder.example --daemontools /etc/service --socketmap --postfix --dry-run \\
+    > /tmp/dry.out
+echo "@dry=$(grep -c '^would   add to /etc/pysrsd/pysrsd.toml: socketmap' /tmp/dry.out)"
+{PYSRSCTL} setup forwarder.example --daemontools /etc/service --socketmap --postfix > /tmp/run.out
+cat /tmp/run.out
+echo "@restart=$(grep -c '^doing   svc -t /etc/pysrsd/service, then wait' /tmp/run.out)"
+echo "@kept=$(grep -c '^# the admin was here$' /etc/pysrsd/pysrsd.toml)"
+echo "@socketmap=$(grep '^socketmap' /etc/pysrsd/pysrsd.toml)"
+echo "@socket=$(stat -c '%U:%G %a' /var/spool/postfix/pysrsd/socketmap)"
+echo "@maps=$(postconf -h sender_canonical_maps)"
+echo "@health=$({PYSRSCTL} health)"
+cd /var/spool/postfix
+echo "@as_postfix=$(setpriv --reuid postfix --regid postfix --init-groups \\
+    postmap -q alice@example.com socketmap:unix:pysrsd/socketmap:forward)"
+cd /
+sleep 0.5
+echo "@rewrites=$({PYSRSCTL} rewrites alice@example.com | cut -d' ' -f2-)"
+echo "@listening=$(grep -c "event='listening' table='socketmap' \
+address='unix:/var/spool/postfix/pysrsd/socketmap'" /var/log/pysrsd/current)"
+{PYSRSCTL} setup forwarder.example --daemontools /etc/service --socketmap --postfix > /tmp/again.out
+echo "@again=$(grep -c '^doing' /tmp/again.out || true)"
+svc -d /etc/pysrsd/service
+for i in $(seq 50); do [ -S /var/spool/postfix/pysrsd/socketmap ] || break; sleep 0.2; done
+{PYSRSCTL} health > /tmp/down.out || echo "@down_rc=$?"
+echo "@down=$(cat /tmp/down.out)"
+svc -dx /etc/pysrsd/service /etc/pysrsd/service/log
+kill $scanner; wait $scanner || true
+"""
+    result = run_as_root(in_private_network(script), tmp_path / "scratch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = values(result.stdout)
+    assert found["before"].startswith("PYSRSD OK: tcp_table 127.0.0.1 "), result.stdout
+    assert (found["dry"], found["restart"], found["kept"]) == ("1", "1", "1"), result.stdout
+    assert found["socketmap"] == 'socketmap = ["unix:/var/spool/postfix/pysrsd/socketmap"]'
+    assert found["socket"] == "pysrsd:postfix 660"
+    assert found["maps"] == "socketmap:unix:pysrsd/socketmap:forward"
+    health = found["health"]
+    assert health.startswith("PYSRSD OK: tcp_table 127.0.0.1 "), health
+    assert "socketmap unix:/var/spool/postfix/pysrsd/socketmap " in health
+    assert "postfix main.cf sender_canonical_maps socketmap:unix:pysrsd/socketmap:forward " in (
+        health
+    )
+    assert found["as_postfix"].endswith("=example.com=alice@forwarder.example")
+    assert found["again"] == "0", result.stdout
+    assert found["rewrites"] == f"forward alice@example.com -> {found['as_postfix']}"
+    assert found["listening"] == "1"  # the socket's path, not "unix:socket"
+    assert found["down_rc"] == "2"
+    assert found["down"].startswith("PYSRSD CRITICAL: ")
+    assert (
+        "socketmap:unix:pysrsd/socketmap:reverse 0.0 ms down (unix:/var/spool/" in (found["down"])
+    )
+
+
+def test_health_finds_the_forwarded_only_layouts_maps(tmp_path: Path) -> None:
+    """After ``setup --forwarded-only --postfix``, health probes the hop's cleanup override
+    and the wrapped reverse map; with the daemon stopped, it names them CRITICAL."""
+    require_scratch_root()
+    script = f"""
+{PYSRSCTL} setup forwarder.example --forwarded-only --postfix > /dev/null
+PYTHONPATH={ROOT / "src"} {sys.executable} -m pysrsd > /tmp/pysrsd.log 2>&1 &
+daemon=$!
+for i in $(seq 100); do {PYSRSCTL} health > /dev/null 2>&1 && break; sleep 0.1; done
+echo "@health=$({PYSRSCTL} health)"
+kill $daemon; wait $daemon || true
+{PYSRSCTL} health > /tmp/down.out || echo "@down_rc=$?"
+echo "@down=$(cat /tmp/down.out)"
+"""
+    result = run_as_root(in_private_network(script), tmp_path / "scratch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = values(result.stdout)
+    health = found["health"]
+    assert health.startswith("PYSRSD OK: tcp_table 127.0.0.1 "), health
+    hop = "postfix master.cf pysrsd-cleanup/unix sender_canonical_maps tcp:127.0.0.1:10001 "
+    assert hop in health
+    assert "postfix main.cf recipient_canonical_maps tcp:127.0.0.1:10002 " in health
+    assert found["down_rc"] == "2"
+    down = found["down"].split(", ")
+    assert next(part for part in down if part.startswith(hop)).endswith(
+        " down (127.0.0.1: Connection refused)"
+    ), down

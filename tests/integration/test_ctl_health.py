@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, SECRET, running_daemon, write_secrets
+from harness import DOMAIN, SECRET, Client, running_daemon, write_secrets
 
 
 def health(*args: str, config: Path | None) -> subprocess.CompletedProcess[str]:
@@ -98,3 +98,25 @@ def test_without_a_configuration_the_state_is_unknown() -> None:
     result = health(config=None)
     assert result.returncode == 3
     assert result.stdout.startswith("PYSRSD UNKNOWN: ") and "--domain" in result.stdout
+
+
+def test_the_probe_is_logged_at_debug_and_nothing_else_hides_as_it(tmp_path: Path) -> None:
+    """A monitor every minute writes no rewrite lines; a look-alike (another case) does."""
+    secrets = write_secrets(tmp_path / "secrets", SECRET)
+    with running_daemon(tmp_path, secrets) as daemon:
+        config = config_for(tmp_path, daemon.forward_port, daemon.reverse_port)
+        assert health(config=config).returncode == 0
+        assert health(config=config).returncode == 0
+        with Client(daemon.forward_port) as client:
+            assert client.get(b"Pysrsd-Health-Probe@health.invalid").startswith(b"200 SRS0=")
+        daemon.stop()
+        text = daemon.log_text()
+    rewrites = [line for line in text.splitlines() if "rewrite" in line]
+    assert len(rewrites) == 1 and "Pysrsd-Health-Probe@" in rewrites[0], text
+    assert [line for line in text.splitlines() if "health" in line.lower()] == rewrites
+    with running_daemon(tmp_path, secrets, "--log-level", "debug") as daemon:
+        config = config_for(tmp_path, daemon.forward_port, daemon.reverse_port)
+        assert health(config=config).returncode == 0
+        daemon.stop()
+        probes = [line for line in daemon.log_text().splitlines() if "event='probe'" in line]
+    assert [("level='debug'" in line, "table='" in line) for line in probes] == [(True, True)] * 2

@@ -287,9 +287,8 @@ def test_a_password_file_the_daemons_account_cannot_read_stops_it_at_start(
     with pytest.raises(RuntimeError, match="exited 2") as failed:
         with running_daemon(open_tmp, secrets, *args):
             pass
-    assert f"envelope-database-password-file: {password} is not readable by uid" in str(
-        failed.value
-    )
+    named = "is not readable by nobody (uid 65534) and group nogroup (gid 65534), the account"
+    assert f"envelope-database-password-file: {password} {named}" in str(failed.value)
     assert PASSWORD not in str(failed.value)
 
 

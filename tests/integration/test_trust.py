@@ -144,9 +144,9 @@ def test_a_file_the_account_cannot_read_stops_the_start(open_tmp: Path, setting:
     else:
         args = ["--user", "nobody", "--exclude-file", str(private), DOMAIN, str(secrets)]
     line = one_line(start(*args))
-    assert (
-        line.startswith(f"pysrsd: {setting}: ") and f"not readable by uid {NOBODY.pw_uid}" in line
-    )
+    named = f"not readable by nobody (uid {NOBODY.pw_uid}) and group nogroup (gid "
+    assert line.startswith(f"pysrsd: {setting}: ") and named in line, line
+    assert "e.g. chgrp nogroup and chmod g+r it" in line
 
 
 def test_recommended_layout_serves_as_nobody_without_warning(open_tmp: Path) -> None:

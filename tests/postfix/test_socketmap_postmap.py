@@ -137,3 +137,38 @@ def test_unix_socket_belongs_to_the_daemon_user(open_tmp: Path) -> None:
         info = os.stat(path)
         assert (info.st_uid, info.st_gid) == (nobody.pw_uid, nobody.pw_gid)
         assert postmap("a@example.com", f"socketmap:unix:{path}:forward").startswith("SRS0=")
+
+
+def test_an_activated_unix_socket_is_logged_by_its_path(open_tmp: Path) -> None:
+    """The ``listening`` line names the path systemd bound, not ``unix:socket``."""
+    require("postmap", "systemd-socket-activate")
+    import subprocess
+    import sys
+    import time
+
+    secrets = write_secrets(open_tmp / "secrets", SECRET)
+    path = open_tmp / "socketmap"
+    command = [
+        "systemd-socket-activate",
+        "-E",
+        f"PYTHONPATH={Path(__file__).resolve().parents[2] / 'src'}",
+        f"--listen={path}",
+        "--fdname=socketmap",
+        sys.executable,
+        "-m",
+        "pysrsd",
+        "--allow-root",
+        DOMAIN,
+        str(secrets),
+    ]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not path.exists():
+                time.sleep(0.05)
+            value = postmap("carol@example.com", f"socketmap:unix:{path}:forward").strip()
+            assert value.startswith("SRS0=") and value.endswith("@" + DOMAIN)
+        finally:
+            proc.terminate()
+            _, log = proc.communicate(timeout=20)
+    assert f"event='listening' table='socketmap' address='unix:{path}'" in log, log

@@ -22,7 +22,9 @@ Contract:
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,13 +92,29 @@ def too_open(info: os.stat_result) -> bool:
     return bool(info.st_mode & (stat.S_IWGRP | stat.S_IRWXO))
 
 
+def user_name(uid: int) -> str:
+    """An account as an administrator knows it: ``pysrsd (uid 999)``, or ``uid 999``."""
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def group_name(gid: int) -> str:
+    """A group as an administrator knows it: ``group pysrsd (gid 995)``, or ``gid 995``."""
+    try:
+        return f"group {grp.getgrgid(gid).gr_name} (gid {gid})"
+    except KeyError:
+        return f"gid {gid}"
+
+
 def _strict_problem(
     kind: str, where: Path, info: os.stat_result, entry: int | None, trusted: frozenset[int]
 ) -> str:
     """Why ``where`` may not be trusted under StrictModes ('' if it may)."""
     if info.st_uid not in trusted:
-        owners = " or ".join(f"uid {uid}" if uid else "root" for uid in sorted(trusted))
-        return f"{kind} {where} is owned by uid {info.st_uid}, not by {owners}"
+        owners = " or ".join(user_name(uid) if uid else "root" for uid in sorted(trusted))
+        return f"{kind} {where} is owned by {user_name(info.st_uid)}, not by {owners}"
     if info.st_mode & _GROUP_OTHER_WRITE:
         sticky = kind == "directory" and info.st_mode & stat.S_ISVTX
         if not (sticky and entry is not None and entry in trusted):

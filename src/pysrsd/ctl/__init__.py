@@ -12,7 +12,10 @@
                  [--postfix] [--dry-run]
                                   the first hour: account, files, service, Postfix layout
   pysrsctl health                 probe the running daemon over every configured endpoint
-                                  (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
+                                  and every map Postfix asks (exit 0 OK, 1 WARNING,
+                                  2 CRITICAL, 3 UNKNOWN)
+  pysrsctl rewrites [--log FILE] [--since TIME] [ADDRESS]
+                                  the rewrites in the daemon's log
 
 Each command is a function from the parsed arguments to an exit status; ``build_parser()``
 returns the one parser that serves ``--help`` (and the man page).

@@ -4,6 +4,7 @@
   /etc/pysrsd/               root:root 0755
   /etc/pysrsd/pysrsd.toml    root:root 0644   domain, secrets file, account (the daemon's flags)
   /etc/pysrsd/secrets        root:pysrsd 0640 the daemon reads it and cannot write it
+  /etc/pysrsd/exclude        root:root 0644   senders not rewritten: the host's own domains
   /var/lib/pysrsd/           pysrsd:pysrsd 0750 (envelope database)
   QUEUE/pysrsd/socketmap     the socketmap socket inside Postfix's queue directory, which
                              chrooted smtpd and cleanup reach as ``unix:pysrsd/socketmap``
@@ -22,6 +23,7 @@ LOG_ACCOUNT = "pysrsdlog"
 ETC = Path("/etc/pysrsd")
 CONFIG = ETC / "pysrsd.toml"
 SECRETS = ETC / "secrets"
+EXCLUDE = ETC / "exclude"  # the host's own domains (setup proposes them)
 STATE = Path("/var/lib/pysrsd")
 SERVICE_DIR = ETC / "service"  # the daemontools service directory, linked into svscan's
 LOG_DIR = Path("/var/log/pysrsd")
@@ -32,9 +34,10 @@ QUEUE_DIRECTORY = Path("/var/spool/postfix")  # Debian's; setup asks postconf
 SOCKETMAP = "pysrsd/socketmap"  # relative to the queue directory, as Postfix addresses it
 UNITS = ("pysrsd.service", "pysrsd-forward.socket", "pysrsd-reverse.socket")
 SOCKETMAP_UNIT = "pysrsd-socketmap.socket"
+SOCKETMAP_MODE = "socketmap-mode = 0o660"  # group postfix: its set-group-ID directory's
 
 
-def config_text(domain: str, socketmap: Path | None) -> str:
+def config_text(domain: str, socketmap: Path | None, exclude: Path | None = None) -> str:
     """/etc/pysrsd/pysrsd.toml: what the daemon needs, in the daemon's own flag names."""
     lines = [
         '# pysrsd settings, written by "pysrsctl setup". Keys are the long flags of',
@@ -44,7 +47,9 @@ def config_text(domain: str, socketmap: Path | None) -> str:
         f'user = "{ACCOUNT}"',
     ]
     if socketmap is not None:
-        lines.append(f'socketmap = ["unix:{socketmap}"]')
+        lines += [f'socketmap = ["unix:{socketmap}"]', SOCKETMAP_MODE]
+    if exclude is not None:
+        lines.append(f'exclude-file = "{exclude}"')
     return "\n".join(lines) + "\n"
 
 

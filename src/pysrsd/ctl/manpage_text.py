@@ -37,7 +37,7 @@ the flag, the variable, or the file and line, and a suggestion for a misspelt ke
 (\fIkey=value\fR or JSON), for daemontools or systemd: each rewrite and each refused SRS
 bounce (bad hash, expired, malformed) at info, the latter at most 10 lines a minute followed
 by one summary line with counts; ordinary recipients are logged only at debug. It never logs
-a secret.
+a secret. The lookups of \fBpysrsctl health\fR's probe address are logged at debug.
 .PP
 While \fBpysrsd\fR is not running, Postfix cannot look the tables up and defers the mail
 concerned (451 4.3.0 "Temporary lookup failure"); nothing is lost, but monitor it with
@@ -90,13 +90,15 @@ once.""",
         "EXIT STATUS",
         r""".TP
 \fB0\fR
-Stopped cleanly.
+Stopped cleanly (SIGTERM or SIGINT).
 .TP
 \fB1\fR
-Any other failure (for example an address already in use).
+Stopped at once by a second signal while stopping, or an unexpected fault (a traceback on
+standard error).
 .TP
 \fB2\fR
-Bad configuration: one line on standard error naming the setting; nothing listened.""",
+Bad configuration, or a socket that cannot be opened (for example an address already in
+use): one line on standard error naming the setting; nothing listens.""",
     ),
     (
         "SEE ALSO",
@@ -114,8 +116,10 @@ variables, then the config file. \fBforward\fR and \fBreverse\fR rewrite one add
 offline with the daemon's policy;
 \fBgenkey\fR writes or rotates the secrets file; \fBcheck\fR validates the configuration and
 the files it names; \fBquery\fR asks a running daemon over tcp_table; \fBhealth\fR forwards a
-probe address through the running daemon and reverses it, over every configured endpoint, and
-answers as a monitoring plugin."""
+probe address through the running daemon and reverses it, over every configured endpoint and
+every map Postfix is configured to ask (\fBpostconf\fR(1): main.cf and master.cf overrides),
+and answers as a monitoring plugin; \fBrewrites\fR lists the rewrites in the daemon's log;
+\fBsetup\fR builds the layout, adding to an existing config file only what it lacks."""
 
 CTL = (
     (
@@ -125,7 +129,14 @@ CTL = (
 The daemon's config file, read by the commands that need settings.
 .TP
 \fB/etc/pysrsd/secrets\fR
-The secrets file that \fBgenkey\fR writes (root:pysrsd 0640).""",
+The secrets file that \fBgenkey\fR writes (root:pysrsd 0640).
+.TP
+\fB/etc/pysrsd/exclude\fR
+The exclusion map that \fBsetup\fR writes: the host's own domains (Postfix's
+\fB$mydestination\fR and \fB$myhostname\fR).
+.TP
+\fB/var/log/pysrsd/current\fR
+The daemon's log under daemontools, read by \fBrewrites\fR (else the journal).""",
     ),
     (
         "SIGNALS",

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from pysrsd import __version__, build, cli
-from pysrsd.ctl import check, forwarded, genkey, health, offline, query, setup
+from pysrsd.ctl import check, forwarded, genkey, health, offline, query, rewrites, setup
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(run=query.run)
     _add_health(commands.add_parser("health", help="probe the running daemon (0/1/2/3)"))
     _add_setup(commands.add_parser("setup", help="set up the account, files, service, Postfix"))
+    sub = commands.add_parser("rewrites", help="list the rewrites in the daemon's log")
+    sub.add_argument(
+        "--log",
+        metavar="FILE",
+        help="the log to read (-: stdin; default: "
+        "/var/log/pysrsd/current, else journalctl -u pysrsd)",
+    )
+    sub.add_argument("--since", metavar="TIME", help="UTC, e.g. 2026-12-02 or 2026-12-02T18:30")
+    sub.add_argument("address", nargs="?", help="only this address, as sender or result")
+    sub.set_defaults(run=rewrites.run)
     return parser
 
 
@@ -124,6 +134,7 @@ def _add_health(sub: argparse.ArgumentParser) -> None:
         "--probe",
         default=health.PROBE,
         metavar="ADDRESS",
-        help=f"the address forwarded then reversed (default {health.PROBE})",
+        help=f"the address forwarded then reversed (default {health.PROBE}, whose lookups "
+        "the daemon logs at debug; any other is logged as a rewrite)",
     )
     sub.set_defaults(run=health.run)

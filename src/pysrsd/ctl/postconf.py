@@ -69,6 +69,11 @@ class Postfix:
         found = (_OPTION.match(line) for line in self._read("-P").splitlines())
         return [m.group(1) for m in found if m and (m.group(2), m.group(3) or "") == (name, value)]
 
+    def all_options(self) -> list[tuple[str, str, str]]:
+        """Every ``-o`` option of master.cf: (service ``name/type``, parameter, value)."""
+        found = (_OPTION.match(line) for line in self._read("-P").splitlines())
+        return [(m.group(1), m.group(2), m.group(3) or "") for m in found if m]
+
     def options(self, key: str) -> dict[str, str]:
         """The ``-o name=value`` options of service ``name/type``."""
         found = (_OPTION.match(line) for line in self._read("-P", key).splitlines())

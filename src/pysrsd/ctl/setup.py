@@ -19,7 +19,7 @@ import os
 import shlex
 from pathlib import Path
 
-from pysrsd.ctl import forwarded, genkey, layout, postconf, steps
+from pysrsd.ctl import config_edit, forwarded, genkey, layout, own_domains, postconf, served, steps
 from pysrsd.ctl.postconf import Postfix
 from pysrsd.ctl.steps import Step
 from pysrsd.errors import ConfigError
@@ -30,11 +30,16 @@ def run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0 and not args.dry_run:
         raise ConfigError("setup: run it as root (or look first with --dry-run)")
     queue = _queue_directory() if args.socketmap else None
-    plan = _base_steps(args.domain, queue, args.daemontools is not None)
+    socket = queue / layout.SOCKETMAP if queue is not None else None
+    tcp = args.postfix and socket is None
+    plan = _base_steps(args.domain, socket, args.daemontools is not None, tcp)
     if args.systemd:
         plan += steps.unit_steps(args.socketmap)
     if args.daemontools is not None:
         plan += steps.daemontools_steps(Path(args.daemontools))
+    changed = layout.CONFIG.exists() and plan[_CONFIG_STEP].action is not None
+    restart, note = served.steps(changed, socket is not None, socket if args.postfix else None)
+    plan += restart
     plan += _postfix_steps(args)
     for step in plan:
         if step.action is None:
@@ -44,24 +49,37 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"doing   {step.text}", flush=True)
             step.action()
+    if note:
+        print(note)
     _print_next(args)
     return 0
 
 
-def _base_steps(domain: str, queue: Path | None, daemontools: bool) -> list[Step]:
-    socket = queue / layout.SOCKETMAP if queue is not None else None
-    plan = [steps.account_step(layout.ACCOUNT)]
-    if daemontools:
-        plan.append(steps.account_step(layout.LOG_ACCOUNT))
-    plan += [
+def _base_steps(domain: str, socket: Path | None, daemontools: bool, tcp: bool) -> list[Step]:
+    domains = own_domains.proposed(domain)
+    exclude = config_edit.configured(layout.CONFIG, "exclude-file")
+    exclude_file = Path(exclude) if exclude else layout.EXCLUDE
+    plan = [
         steps.directory_step(layout.ETC, "root", "root", 0o755),
-        steps.file_step(layout.CONFIG, layout.config_text(domain, socket), domain),
+        config_edit.config_step(
+            layout.CONFIG, domain, socket, exclude_file if domains else None, tcp
+        ),  # _CONFIG_STEP
+        steps.account_step(layout.ACCOUNT),
         _secrets_step(),
         steps.directory_step(layout.STATE, layout.ACCOUNT, layout.ACCOUNT, 0o750),
     ]
-    if socket is not None:  # pysrsd makes the socket; Postfix's group may traverse
-        plan.append(steps.directory_step(socket.parent, layout.ACCOUNT, "postfix", 0o750))
+    if daemontools:
+        plan.append(steps.account_step(layout.LOG_ACCOUNT))
+    if domains:
+        plan.append(own_domains.step(domains, exclude_file))
+    else:
+        print("exclusions: none proposed (no Postfix, or no $mydestination but the SRS domain)")
+    if socket is not None:  # pysrsd makes the socket, group postfix (set-group-ID directory)
+        plan.append(steps.directory_step(socket.parent, layout.ACCOUNT, "postfix", 0o2750))
     return plan
+
+
+_CONFIG_STEP = 1  # its position in _base_steps: setup restarts the daemon when it changes
 
 
 def _secrets_step() -> Step:

@@ -12,7 +12,6 @@ import os
 import pwd
 import subprocess
 import tempfile
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -110,20 +109,6 @@ def ownership_step(path: Path, user: str, group: str, mode: int, note: str) -> S
     if _in_place(path, user, group, mode):
         return Step(f"{where} ({note})")
     return Step(f"set {where} ({note})", lambda: _own(path, user, group, mode))
-
-
-def file_step(path: Path, text: str, domain: str) -> Step:
-    if path.exists():
-        return Step(f"{path} exists, kept{_other_domain(path, domain)}")
-    return Step(f"write {path} root:root 0644", lambda: write_new(path, text.encode(), 0o644))
-
-
-def _other_domain(path: Path, domain: str) -> str:
-    try:
-        found = tomllib.loads(path.read_text()).get("domain")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return " (unreadable: check it with pysrsctl check)"
-    return f" (its domain is {found!r}, not {domain!r}: edit it)" if found != domain else ""
 
 
 def write_new(path: Path, data: bytes, mode: int) -> None:

@@ -39,7 +39,7 @@ import pwd
 import tempfile
 from pathlib import Path
 
-from pysrsd.config.files import Account, can_read, writers
+from pysrsd.config.files import Account, can_read, group_name, user_name, writers
 from pysrsd.errors import ConfigError
 
 __all__ = [
@@ -70,8 +70,8 @@ def drop_privileges(user: str | None, group: str | None) -> None:
         return  # already there: e.g. started by setuidgid with the same --user
     if os.geteuid() != 0:
         raise ConfigError(
-            f"--user/--group: switching to uid {uid} gid {gid} needs root "
-            f"(running as uid {os.geteuid()})"
+            f"--user/--group: switching to {user_name(uid)} and {group_name(gid)} needs root "
+            f"(running as {user_name(os.geteuid())})"
         )
     try:
         os.setgroups([gid])
@@ -82,7 +82,9 @@ def drop_privileges(user: str | None, group: str | None) -> None:
         if uid != 0:
             forbid_new_privileges()
     except OSError as exc:
-        raise ConfigError(f"--user/--group: cannot switch to uid {uid} gid {gid}: {exc}") from exc
+        raise ConfigError(
+            f"--user/--group: cannot switch to {user_name(uid)} and {group_name(gid)}: {exc}"
+        ) from exc
     _verify_dropped(uid, gid)
 
 
@@ -202,6 +204,13 @@ def remove_pidfile(path: Path) -> None:
             path.unlink()
 
 
+def _bare_group(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
 def account_after_drop(user: str | None, group: str | None) -> Account:
     """The identity ``drop_privileges(user, group)`` leaves: groups are only ``[gid]``."""
     if user is None and group is None:
@@ -218,8 +227,9 @@ def check_account_files(
     for setting, path in readable.items():
         if path is not None and path.exists() and not can_read(account, path):
             raise ConfigError(
-                f"{setting}: {path} is not readable by uid {account.uid} gid {account.gid}, "
-                f"the account the daemon serves as (e.g. chgrp {account.gid} and chmod g+r it, "
-                "and let that account search its directories)"
+                f"{setting}: {path} is not readable by {user_name(account.uid)} and "
+                f"{group_name(account.gid)}, the account the daemon serves as (e.g. chgrp "
+                f"{_bare_group(account.gid)} and chmod g+r it, and let that account search its "
+                "directories)"
             )
     return [] if account.uid == 0 else writers(account, secrets)

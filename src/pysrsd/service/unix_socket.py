@@ -12,6 +12,10 @@ symlink (or hard link) to a root-owned file, and root hands that file over. So:
   chmod at all); its owner is changed there through the staging directory's descriptor without
   following symlinks (``fchown`` on an AF_UNIX socket changes the socket, not the file), and
   it is then renamed over its final name (rename never follows a symlink at the target);
+* in a set-group-ID directory the socket takes the directory's group, as any file created
+  there does (the staging directory inherits it), and keeps it when its owner is changed:
+  ``pysrsctl setup`` makes Postfix's ``pysrsd/`` pysrsd:postfix 2750, so the socket is group
+  postfix whichever account binds it;
 * a stale socket left by a dead daemon is removed, a symlink is replaced by the rename; any
   other file at that name is refused, and so is a socket another process listens on.
 
@@ -53,8 +57,10 @@ def bind_unix(
         staging_fd = os.open(staging, _DIR_FLAGS)
         try:
             info = os.fstat(staging_fd)
-            if (info.st_uid, stat.S_IMODE(info.st_mode)) != (os.geteuid(), 0o700):
+            if (info.st_uid, stat.S_IMODE(info.st_mode) & 0o777) != (os.geteuid(), 0o700):
                 raise ConfigError(f"socketmap: {staging} was replaced while binding")
+            if owner is not None and info.st_mode & stat.S_ISGID:  # the directory's group
+                owner = (owner[0], -1)
             sock = _bind_in(staging_fd, mode, owner, backlog)
             inode = os.stat(_NAME, dir_fd=staging_fd, follow_symlinks=False).st_ino
             os.rename(_NAME, path.name, src_dir_fd=staging_fd, dst_dir_fd=parent_fd)

@@ -55,6 +55,33 @@ def test_rewrite_kv_line_shape() -> None:
     )
 
 
+@pytest.mark.parametrize(("level", "fmt"), [("info", "kv"), ("info", "json"), ("debug", "json")])
+def test_the_health_probe_is_a_debug_line_and_only_it(level: str, fmt: str) -> None:
+    """pysrsctl health's exact address, forward or reversed to it: debug ``probe`` lines;
+    the same address in another case is a rewrite like any other."""
+    program = f"""
+import io
+from pysrsd.observe import logs
+out = io.StringIO()
+logs.configure({level!r}, {fmt!r}, stream=out)
+logs.rewrite("forward", logs.PROBE, "SRS0=x@fwd.example")
+logs.rewrite("reverse", "SRS0=x@fwd.example", logs.PROBE)
+logs.rewrite("forward", logs.PROBE.upper(), "SRS0=y@fwd.example")
+print(out.getvalue(), end="")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    lines = result.stdout.splitlines()
+    probes = [line for line in lines if "probe" in line and "PROBE" not in line]
+    assert len(probes) == (2 if level == "debug" else 0), lines
+    assert all('"level": "debug"' in line for line in probes)
+    assert [line for line in lines if line not in probes] == [
+        line for line in lines if "PYSRSD-HEALTH-PROBE" in line and "rewrite" in line
+    ]
+    assert len(lines) - len(probes) == 1
+
+
 def test_no_rewrite_line_above_info() -> None:
     assert _lines("warning", "kv", False, fast=True) == []
 

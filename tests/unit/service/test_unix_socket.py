@@ -7,6 +7,7 @@ Changing ownership or mode by path at any later moment would hand that file over
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import socket
@@ -80,6 +81,34 @@ def test_socket_is_created_with_its_mode_and_owner(open_tmp: Path, mode: int) ->
     assert sorted(p.name for p in open_tmp.iterdir()) == ["s"]  # no staging left behind
 
 
+@pytest.mark.parametrize("owned", [True, False], ids=["owner-given", "as-the-binder"])
+def test_a_set_group_id_directory_gives_the_socket_its_group(open_tmp: Path, owned: bool) -> None:
+    """As setup makes Postfix's pysrsd/ (pysrsd:postfix 2750): the socket is group postfix,
+    whether root binds it and hands it to the daemon's account, or that account binds it."""
+    needs_root()
+    group = grp.getgrnam("postfix").gr_gid if _has_group("postfix") else 1
+    directory = open_tmp / "pysrsd"
+    directory.mkdir()
+    os.chown(directory, 0, group)
+    directory.chmod(0o2750)
+    path = directory / "socketmap"
+    owner = (NOBODY.pw_uid, NOBODY.pw_gid) if owned else None
+    sock, _ = bind_unix(path, 0o660, owner, 16)
+    with sock:
+        info = path.lstat()
+    expected = (NOBODY.pw_uid if owned else 0, group, 0o660)
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == expected
+    assert sorted(p.name for p in directory.iterdir()) == ["socketmap"]
+
+
+def _has_group(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 @pytest.mark.parametrize(
     ("make", "error"),
     [
@@ -128,6 +157,6 @@ def test_directory_of_another_account_is_refused(open_tmp: Path) -> None:
     needs_root()
     (open_tmp / "run").mkdir()
     os.chown(open_tmp / "run", NOBODY.pw_uid, NOBODY.pw_gid)
-    with pytest.raises(ConfigError, match=f"owned by uid {NOBODY.pw_uid}"):
+    with pytest.raises(ConfigError, match=rf"owned by nobody \(uid {NOBODY.pw_uid}\)"):
         bind_unix(open_tmp / "run" / "s", 0o666, None, 16)  # nobody is not the daemon here
     bind_unix(open_tmp / "run" / "s", 0o666, (NOBODY.pw_uid, NOBODY.pw_gid), 16)[0].close()
