@@ -10,7 +10,6 @@ import datetime
 import functools
 import hashlib
 import hmac
-import os
 import re
 import shlex
 import shutil
@@ -20,7 +19,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from harness import require
+from harness import host_free_environment, require
 from oracles import (
     PostsrsdInstance,
     found,
@@ -218,8 +217,7 @@ def test_hash_worked_example_pysrsctl_under_faketime(tmp_path: Path) -> None:
         *pysrsctl,
         *[str(secrets) if a == "FILE" else a for a in args[4:]],
     ]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYSRSD_")}
-    env = {**clean, "TZ": "UTC", "PYSRSD_CONFIG": "/dev/null"}
+    env = host_free_environment(TZ="UTC")
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert (done.returncode, done.stdout) == (0, ex["address"] + "\n"), done.stderr
 
