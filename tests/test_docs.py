@@ -253,3 +253,18 @@ def test_hash_window_table_is_what_pysrsd_accepts() -> None:
         assert accepted is verdict.startswith("yes"), (stamped, checked)
     last = date + datetime.timedelta(days=max_age - 1)
     assert f"| {last} |" in text and "`D + M - 1`" in text
+
+
+def test_ci_runs_the_readme_test_command_as_written() -> None:
+    """.ci/run runs the README's test route line for line (in order), with a Python that a
+    stock Debian has (``python3``, then the virtual environment's), never a bare ``python``."""
+    readme = (ROOT / "README.md").read_text()
+    found_ = re.search(r"<!-- test command -->\n```sh\n(.*?)```", readme, re.DOTALL)
+    assert found_ is not None, "README.md has no block marked <!-- test command -->"
+    commands = [line for line in found_.group(1).splitlines() if line.strip()]
+    assert commands[0] == "python3 -m venv .venv" and commands[-1].endswith(" -m pytest")
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    positions = [ci.index(command) if command in ci else -1 for command in commands]
+    assert -1 not in positions and positions == sorted(positions), (commands, positions)
+    bare = [line for line in [*commands, *ci] if re.match(r"(?:\S+=\S+ )*(?:python|pip) ", line)]
+    assert bare == []
