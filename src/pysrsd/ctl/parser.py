@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from pysrsd import __version__, build, cli
-from pysrsd.ctl import check, forwarded, genkey, health, offline, query, setup
+from pysrsd.ctl import check, forwarded, genkey, health, migrate, offline, query, setup
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(run=query.run)
     _add_health(commands.add_parser("health", help="probe the running daemon (0/1/2/3)"))
     _add_setup(commands.add_parser("setup", help="set up the account, files, service, Postfix"))
+    migrate.add_arguments(commands.add_parser("migrate-from", help="take over postsrsd's settings"))
     return parser
 
 
