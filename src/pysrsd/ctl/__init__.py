@@ -13,6 +13,8 @@
                                   the first hour: account, files, service, Postfix layout
   pysrsctl health                 probe the running daemon over every configured endpoint
                                   (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
+  pysrsctl migrate-from postsrsd [--defaults FILE] [--replace] [--dry-run]
+                                  postsrsd 1.x's settings and secret as pysrsd's files
 
 Each command is a function from the parsed arguments to an exit status; ``build_parser()``
 returns the one parser that serves ``--help`` (and the man page).

@@ -115,7 +115,10 @@ offline with the daemon's policy;
 \fBgenkey\fR writes or rotates the secrets file; \fBcheck\fR validates the configuration and
 the files it names; \fBquery\fR asks a running daemon over tcp_table; \fBhealth\fR forwards a
 probe address through the running daemon and reverses it, over every configured endpoint, and
-answers as a monitoring plugin."""
+answers as a monitoring plugin. \fBmigrate\-from postsrsd\fR writes pysrsd's config file,
+secrets file (postsrsd's secret first, so it keeps signing) and exclusion map from postsrsd
+1.x's \fB/etc/default/postsrsd\fR; a file that differs is never replaced without
+\fB\-\-replace\fR (exit status 2, each difference printed)."""
 
 CTL = (
     (
