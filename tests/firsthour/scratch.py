@@ -7,6 +7,8 @@ write units and edit main.cf, and the machine is unchanged afterwards. ``in_priv
 wraps a part in a network namespace of its own (loopback only), so that the documented
 ports (10001, 10002) cannot clash with anything on the host. The environment is a root
 login's (Debian's PATH, no PYTHONPATH, no PYSRSD_*), so the installed program is the one run.
+The host's own pysrsd, if any (/etc/pysrsd, /opt/pysrsd, the accounts...), is removed from the
+overlays first: the scratch root starts as a machine where pysrsd was never installed.
 
 ``readme_block(name)`` is the shell block that follows ``<!-- tested: NAME -->`` in README.md:
 tests run the documented commands as written.
@@ -67,6 +69,18 @@ def readme_block(name: str) -> str:
     return found.group(1)
 
 
+# The scratch root starts as a machine without pysrsd, even where the host has it installed
+# (its files and accounts are removed from the overlays only): tests see their own layout.
+FORGET_PYSRSD = """
+rm -rf /etc/pysrsd /var/lib/pysrsd /var/log/pysrsd /opt/pysrsd /var/spool/postfix/pysrsd \\
+    /usr/local/sbin/pysrsd /usr/local/sbin/pysrsctl /etc/systemd/system/pysrsd*
+for account in pysrsd pysrsdlog; do
+    if getent passwd $account > /dev/null; then userdel $account; fi
+    if getent group $account > /dev/null; then groupdel $account; fi
+done
+"""
+
+
 def _prologue(tmpfs: Path) -> str:
     lines = ["set -eu", f"mount -t tmpfs pysrsd-scratch {tmpfs}"]
     for index, directory in enumerate(OVERLAID):
@@ -76,6 +90,7 @@ def _prologue(tmpfs: Path) -> str:
             f"mount -t overlay overlay -o lowerdir={directory},upperdir={upper},"
             f"workdir={work} {directory}"
         )
+    lines.append(FORGET_PYSRSD)
     lines.append(f"cd {ROOT}")
     return "\n".join(lines) + "\n"
 
