@@ -60,29 +60,14 @@ def run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0 and not args.dry_run:
         raise ConfigError("migrate-from: run it as root (or look first with --dry-run)")
     found = postsrsd1.convert(postsrsd1.read_defaults(args.defaults), _mydomain)
-    steps.check_domain(str(found.settings["domain"]))
+    try:
+        steps.check_domain(str(found.settings["domain"]))
+    except ConfigError as exc:
+        raise ConfigError(f"migrate-from: SRS_DOMAIN: {exc}".replace(" setup:", "")) from None
     secrets = _postsrsd_secrets(found.secret)
-    print(
-        f"postsrsd 1.x, from {args.defaults}; its secret {found.secret} (fingerprint "
-        f"{fingerprint(secrets[0])}, {len(secrets)} in all) signs first"
-    )
-    print(f"settings for {layout.CONFIG}:")
-    print(
-        "".join(f"    {line}\n" for line in postsrsd1.render(found.settings).splitlines()), end=""
-    )
-    print("not taken over:")
-    print("".join(f"    {note}\n" for note in found.notes), end="")
-    stamp = time.strftime("%Y%m%dT%H%M%S")
+    _print_settings(args.defaults, found, secrets)
     differences: list[str] = []
-    plan = [
-        steps.account_step(layout.ACCOUNT),
-        steps.directory_step(layout.ETC, "root", "root", 0o755),
-        _secrets_step(secrets, differences, args.replace, stamp),
-    ]
-    if found.exclusions:
-        text = "".join(line + "\n" for line in found.exclusions).encode()
-        plan.append(_exclude_step(text, differences, args.replace, stamp))
-    plan.append(_config_step(found, differences, args.replace, stamp))
+    plan = _plan(found, secrets, differences, args.replace)
     for line in differences:
         print(f"differs {line}")
     if differences and not args.replace:
@@ -100,6 +85,39 @@ def run(args: argparse.Namespace) -> int:
             step.action()
     _print_next(args.dry_run)
     return 0
+
+
+def _print_settings(defaults: Path, found: postsrsd1.Migration, secrets: tuple[bytes, ...]) -> None:
+    print(
+        f"postsrsd 1.x, from {defaults}; its secret {found.secret} (fingerprint "
+        f"{fingerprint(secrets[0])}, {len(secrets)} in all) signs first"
+    )
+    print(f"settings for {layout.CONFIG}:")
+    for line in postsrsd1.render(found.settings).splitlines():
+        print(f"    {line}")
+    print("not taken over:")
+    for note in found.notes:
+        print(f"    {note}")
+
+
+def _plan(
+    found: postsrsd1.Migration,
+    secrets: tuple[bytes, ...],
+    differences: list[str],
+    replace: bool,
+) -> list[Step]:
+    """Every step, planned from what exists; what differs is added to ``differences``."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    plan = [
+        steps.account_step(layout.ACCOUNT),
+        steps.directory_step(layout.ETC, "root", "root", 0o755),
+        _secrets_step(secrets, differences, replace, stamp),
+    ]
+    if found.exclusions:
+        text = "".join(line + "\n" for line in found.exclusions).encode()
+        plan.append(_exclude_step(text, differences, replace, stamp))
+    plan.append(_config_step(found, differences, replace, stamp))
+    return plan
 
 
 def _mydomain() -> str | None:
@@ -168,7 +186,8 @@ def _config_step(
     if not changed:
         return Step(f"{path} has these settings, kept")
     differences += [
-        f"{path}: {key} is {old.get(key, '(unset)')!r}, postsrsd's {found.settings[key]!r}"
+        f"{path}: {key} is {repr(old[key]) if key in old else 'unset'}, "
+        f"postsrsd's {found.settings[key]!r}"
         for key in changed
     ]
     others = {key: value for key, value in old.items() if key not in found.settings}
