@@ -447,6 +447,17 @@ def switched(config: Path, root: Path, when: float) -> None:
     assert config.read_text().endswith(f"\naccept-concatenated-before = {DATE}\n")
 
 
+def test_switch_reloads_postfix_once_the_old_daemon_is_stopped_and_pysrsd_started() -> None:
+    """Postfix's processes keep their tcp_table connections, which a postsrsd 1.x stopped by
+    its pid keeps answering from its forked processes (tests/firsthour/test_migrate_from.py
+    shows it): the page's switch reloads Postfix after the stop and the start."""
+    lines = block("switch").splitlines()
+    stop = next(i for i, line in enumerate(lines) if "disable --now postsrsd" in line)
+    start = next(i for i, line in enumerate(lines) if line.startswith("pysrsctl setup "))
+    assert lines.index("postfix reload") > max(stop, start)
+    assert "**Why `postfix reload`.**" in DOC.read_text()
+
+
 class DebianPostsrsd(PostsrsdInstance):
     """postsrsd 1.10 with the exclusions Debian's launcher passes (``-X$SRS_EXCLUDE_DOMAINS``)
     and without ``-A``; remembers its ports."""
