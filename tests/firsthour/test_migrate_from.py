@@ -152,7 +152,8 @@ echo "@secrets=$({STAT} /etc/pysrsd/secrets)"
 
 def test_postsrsds_own_secret_already_copied_is_kept(tmp_path: Path) -> None:
     """The old guide's ``install -m 0600`` copy: the same secret, so it is kept (and given the
-    layout's owner and mode); a config file that says otherwise stops the run."""
+    layout's owner and mode), also once rotated (postsrsd's secret still verifies); a config
+    file that says otherwise stops the run."""
     script = (
         SETTINGS
         + f"""
@@ -161,6 +162,9 @@ before=$(md5sum < /etc/pysrsd/secrets)
 {PYSRSCTL} migrate-from postsrsd > /tmp/kept.out && echo @ok=yes
 grep -q '^doing   set /etc/pysrsd/secrets root:pysrsd 0640' /tmp/kept.out && echo @owner_set=yes
 [ "$(md5sum < /etc/pysrsd/secrets)" = "$before" ] && echo @same=yes
+{PYSRSCTL} genkey --rotate /etc/pysrsd/secrets > /dev/null
+{PYSRSCTL} migrate-from postsrsd > /tmp/rotated.out && echo @rotated_ok=yes
+grep -c '^doing' /tmp/rotated.out | sed 's/^/@rotated_doing=/' || true
 sed -i 's/^forward-port = 10001$/forward-port = 10003/' /etc/pysrsd/pysrsd.toml
 {PYSRSCTL} migrate-from postsrsd > /tmp/port.out 2>&1 || echo "@refused=$?"
 grep '^differs' /tmp/port.out | sed 's/^differs /@differs=/'
@@ -170,5 +174,6 @@ grep '^differs' /tmp/port.out | sed 's/^differs /@differs=/'
     assert result.returncode == 0, result.stdout + result.stderr
     found = values(result.stdout)
     assert (found.get("ok"), found.get("owner_set"), found.get("same")) == ("yes",) * 3
+    assert (found.get("rotated_ok"), found["rotated_doing"]) == ("yes", "0")  # rotated since
     assert found["refused"] == "2"
     assert found["differs"] == "/etc/pysrsd/pysrsd.toml: forward-port is 10003, postsrsd's 10001"

@@ -10,7 +10,7 @@ prints the settings it will write and every step, then makes the README's layout
   /etc/pysrsd/pysrsd.toml  root:root 0644    the settings (keys of pysrsd --help)
 
 A file already there is kept when it says the same: a secrets file whose first lines are
-postsrsd's secrets, an exclusion file with the same lines, a config file with the same value
+postsrsd's secrets (or that holds them below a newer one, rotated since), an exclusion file with the same lines, a config file with the same value
 for every key written (other keys, such as the switch's accept-concatenated-before, are its
 own). So a second run changes nothing. A file that differs is never replaced silently: the
 run prints what differs and stops (exit 2) before changing anything, unless ``--replace``:
@@ -143,6 +143,8 @@ def _secrets_step(
     mine = parse_secrets(read_trusted(path, 1 << 20, "secrets-file")[0])
     if mine[: len(secrets)] == secrets:
         return steps.ownership_step(path, *owner, "postsrsd's secret signs, kept")
+    if set(secrets) <= set(mine):  # rotated since (genkey --rotate): postsrsd's still verify
+        return steps.ownership_step(path, *owner, "postsrsd's secret verifies, a newer signs")
     differences.append(
         f"{path}: its signing secret (fingerprint {fingerprint(mine[0]) if mine else 'none'}) "
         f"is not postsrsd's ({fingerprint(secrets[0])})"
