@@ -10,14 +10,14 @@ prints the settings it will write and every step, then makes the README's layout
   /etc/pysrsd/pysrsd.toml  root:root 0644    the settings (keys of pysrsd --help)
 
 A file already there is kept when it says the same: a secrets file whose first lines are
-postsrsd's secrets (or that holds them below a newer one, rotated since), an exclusion file with the same lines, a config file with the same value
-for every key written (other keys, such as the switch's accept-concatenated-before, are its
-own). So a second run changes nothing. A file that differs is never replaced silently: the
-run prints what differs and stops (exit 2) before changing anything, unless ``--replace``:
-then the old file is kept beside it (``FILE.pysrsd-migrate-TIME``), the config file keeps its
-other keys and the secrets file its other secrets, after postsrsd's. ``--dry-run`` prints
-the same and changes nothing. Exit status: 0 done (or nothing to do), 2 refused or unusable
-input, as for ``setup``.
+postsrsd's secrets (or that holds them below a newer one, rotated since), an exclusion file
+with the same lines, a config file with the same value for every key written (other keys, such
+as the switch's accept-concatenated-before, are its own). So a second run changes nothing. A
+file that differs is never replaced silently: the run prints what differs and stops (exit 2)
+before changing anything, unless ``--replace``: then the old file is kept beside it
+(``FILE.pysrsd-migrate-TIME``), the config file keeps its other keys and the secrets file its
+other secrets, after postsrsd's. ``--dry-run`` prints the same and changes nothing. Exit
+status: 0 done (or nothing to do), 2 refused or unusable input, as for ``setup``.
 """
 
 from __future__ import annotations
