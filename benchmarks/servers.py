@@ -97,6 +97,8 @@ def start_pysrsd(
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     t0 = time.monotonic()
+    # the command line says everything: not the settings of a pysrsd installed here
+    env = {**(os.environ if env is None else env), "PYSRSD_CONFIG": os.devnull}
     proc = _spawn([*cmd, DOMAIN, str(work / "secret")], work / f"{name}.log", env)
     server = Server(name, proc, fwd, rev, finds)
     return server, _answers(server, t0)

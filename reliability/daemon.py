@@ -64,7 +64,8 @@ class Daemon:
             stdout=log,
             stderr=log,
             preexec_fn=self._limits(),
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # not the settings of a pysrsd installed here: the command line says everything
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYSRSD_CONFIG": os.devnull},
         )
         log.close()
         deadline = time.monotonic() + timeout

@@ -12,9 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness import host_free_environment
 from oracles import require_oracles
 
 import pysrsd.config.settings
+
+# Before any test: no PYSRSD_* setting of the caller's and no /etc/pysrsd/pysrsd.toml, in this
+# process and every command a test starts (they inherit the environment).
+_ISOLATED = host_free_environment()
+os.environ.clear()
+os.environ.update(_ISOLATED)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,12 @@
 
 ``require(tool)`` skips a test when a system tool is missing, except when
 PYSRSD_REQUIRE_SYSTEM=1 (set by .ci/run): then a missing tool fails the test.
+
+``host_free_environment()`` is the one place that keeps the host's pysrsd configuration out of
+the tests: no ``PYSRSD_*`` setting of the caller, and ``PYSRSD_CONFIG=/dev/null`` so that no
+command started by a test reads /etc/pysrsd/pysrsd.toml. conftest.py makes it the test
+process's own environment, so every child inherits it; helpers that build a child's
+environment start from it.
 """
 
 from __future__ import annotations
@@ -27,6 +33,22 @@ from pysrsd.wire.tcp_table import unquote
 DOMAIN = "fwd.example"
 SECRET = "test-secret-for-pysrsd"
 _LISTENING = re.compile(r"event='listening' table='(\w+)' address='(.+?)'")
+
+
+# PYSRSD_* variables that are not settings and that the tests themselves read.
+_TEST_VARIABLES = ("PYSRSD_REQUIRE_SYSTEM", "PYSRSD_BENCH_")
+
+
+def host_free_environment(**extra: str) -> dict[str, str]:
+    """The caller's environment without its ``PYSRSD_*`` settings and with
+    ``PYSRSD_CONFIG=/dev/null`` (an empty config file, whatever /etc/pysrsd holds), plus
+    ``extra``. A test that needs the default config path runs in the scratch root."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.upper().startswith("PYSRSD_") or name.upper().startswith(_TEST_VARIABLES)
+    }
+    return {**env, "PYSRSD_CONFIG": os.devnull, **extra}
 
 
 def require(*tools: str) -> None:
@@ -168,21 +190,22 @@ def running(tmp: Path, argv: Sequence[str], env: dict[str, str]) -> Iterator[Dae
 def running_daemon(
     tmp: Path, secrets: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Iterator[Daemon]:
-    with running(tmp, daemon_command(secrets, *extra), {**os.environ, **(env or {})}) as daemon:
+    with running(
+        tmp, daemon_command(secrets, *extra), host_free_environment(**(env or {}))
+    ) as daemon:
         yield daemon
 
 
 def ctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``pysrsctl ARGS`` as the administrator runs it, without the caller's PYSRSD_* or
     config file; ``env`` adds to the environment."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYSRSD_")}
     return subprocess.run(
         [sys.executable, "-c", "from pysrsd.ctl import main; raise SystemExit(main())", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        env={**clean, "PYSRSD_CONFIG": "/dev/null", **(env or {})},
+        env=host_free_environment(**(env or {})),
     )
 
 
@@ -240,10 +263,9 @@ def libfaketime() -> str:
 
 
 def clock_environment(when: float | None, **extra: str) -> dict[str, str]:
-    """The caller's environment without PYSRSD_*, in UTC, its clock starting at ``when``
+    """``host_free_environment()`` in UTC, its clock starting at ``when``
     (libfaketime; the real clock if None), plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PYSRSD_")}
-    env["TZ"] = "UTC"
+    env = host_free_environment(TZ="UTC")
     if when is not None:
         env["LD_PRELOAD"] = libfaketime()
         env["FAKETIME"] = "@" + time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when))

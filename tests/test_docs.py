@@ -10,7 +10,6 @@ import datetime
 import functools
 import hashlib
 import hmac
-import os
 import re
 import shlex
 import shutil
@@ -20,7 +19,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from harness import require
+from harness import host_free_environment, require
 from oracles import (
     PostsrsdInstance,
     found,
@@ -218,8 +217,7 @@ def test_hash_worked_example_pysrsctl_under_faketime(tmp_path: Path) -> None:
         *pysrsctl,
         *[str(secrets) if a == "FILE" else a for a in args[4:]],
     ]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYSRSD_")}
-    env = {**clean, "TZ": "UTC", "PYSRSD_CONFIG": "/dev/null"}
+    env = host_free_environment(TZ="UTC")
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert (done.returncode, done.stdout) == (0, ex["address"] + "\n"), done.stderr
 
@@ -255,3 +253,18 @@ def test_hash_window_table_is_what_pysrsd_accepts() -> None:
         assert accepted is verdict.startswith("yes"), (stamped, checked)
     last = date + datetime.timedelta(days=max_age - 1)
     assert f"| {last} |" in text and "`D + M - 1`" in text
+
+
+def test_ci_runs_the_readme_test_command_as_written() -> None:
+    """.ci/run runs the README's test route line for line (in order), with a Python that a
+    stock Debian has (``python3``, then the virtual environment's), never a bare ``python``."""
+    readme = (ROOT / "README.md").read_text()
+    found_ = re.search(r"<!-- test command -->\n```sh\n(.*?)```", readme, re.DOTALL)
+    assert found_ is not None, "README.md has no block marked <!-- test command -->"
+    commands = [line for line in found_.group(1).splitlines() if line.strip()]
+    assert commands[0] == "python3 -m venv .venv" and commands[-1].endswith(" -m pytest")
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    positions = [ci.index(command) if command in ci else -1 for command in commands]
+    assert -1 not in positions and positions == sorted(positions), (commands, positions)
+    bare = [line for line in [*commands, *ci] if re.match(r"(?:\S+=\S+ )*(?:python|pip) ", line)]
+    assert bare == []

@@ -7,6 +7,8 @@ write units and edit main.cf, and the machine is unchanged afterwards. ``in_priv
 wraps a part in a network namespace of its own (loopback only), so that the documented
 ports (10001, 10002) cannot clash with anything on the host. The environment is a root
 login's (Debian's PATH, no PYTHONPATH, no PYSRSD_*), so the installed program is the one run.
+The host's own pysrsd, if any (/etc/pysrsd, /opt/pysrsd, the accounts...), is removed from the
+overlays first: the scratch root starts as a machine where pysrsd was never installed.
 
 ``readme_block(name)`` is the shell block that follows ``<!-- tested: NAME -->`` in README.md:
 tests run the documented commands as written.
@@ -75,6 +77,19 @@ def readme_block(name: str) -> str:
     return found.group(1)
 
 
+# The scratch root starts as a machine without pysrsd, even where the host has it installed
+# (its files and accounts are removed from the overlays only): tests see their own layout.
+FORGET_PYSRSD = """
+rm -rf /etc/pysrsd /var/lib/pysrsd /var/log/pysrsd /opt/pysrsd /var/spool/postfix/pysrsd \\
+    /usr/local/sbin/pysrsd /usr/local/sbin/pysrsctl /etc/systemd/system/pysrsd* \\
+    /usr/local/share/man/man8/pysrsd.8 /usr/local/share/man/man8/pysrsctl.8
+for account in pysrsd pysrsdlog; do
+    if getent passwd $account > /dev/null; then userdel $account; fi
+    if getent group $account > /dev/null; then groupdel $account; fi
+done
+"""
+
+
 def _prologue(tmpfs: Path, overlaid: tuple[str, ...]) -> str:
     lines = ["set -eu", f"mount -t tmpfs pysrsd-scratch {tmpfs}"]
     changed = []
@@ -87,6 +102,7 @@ def _prologue(tmpfs: Path, overlaid: tuple[str, ...]) -> str:
         )
         changed.append(f"(cd {upper} && find . -mindepth 1 -printf '%y {directory}/%P\\n')")
     lines.append("CHANGED() { " + "; ".join(changed) + "; }")  # (see the module's docstring)
+    lines.append(FORGET_PYSRSD)
     lines.append(f"cd {ROOT}")
     return "\n".join(lines) + "\n"
 

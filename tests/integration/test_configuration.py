@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import datetime
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from harness import Client, daemon_command, running_daemon, write_secrets
+from harness import Client, daemon_command, host_free_environment, running_daemon, write_secrets
 
 from pysrsd.cli import EXIT_CONFIG
 
 
 def _environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PYSRSD_")}
-    return {**env, **extra}
+    return host_free_environment(**extra)
 
 
 def test_broken_config_file_exits_2_naming_file_and_line(tmp_path: Path) -> None:

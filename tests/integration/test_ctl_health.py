@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, SECRET, Client, running_daemon, write_secrets
+from harness import DOMAIN, SECRET, Client, host_free_environment, running_daemon, write_secrets
 
 
 def health(*args: str, config: Path | None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYSRSD_")}
-    env = {**clean, "PYSRSD_CONFIG": str(config) if config else "/dev/null"}
+    env = host_free_environment(PYSRSD_CONFIG=str(config) if config else os.devnull)
     return subprocess.run(
         [sys.executable, "-m", "pysrsd.ctl", "health", *args],
         capture_output=True,

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from firsthour.scratch import require_scratch_root, run_as_root
 from harness import (
     Client,
     Daemon,
@@ -50,7 +51,8 @@ from oracles import (
     require_oracles,
 )
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "migrating.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "migrating.md"
 DAY = 86400
 CTL = "from pysrsd.ctl import main; raise SystemExit(main())"
 SECRET = b"migration test secret, 32 bytes"
@@ -399,13 +401,35 @@ def run_block(text: str, root: Path, when: float | None) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def pysrsctl_shim(root: Path) -> Path:
+    """``root``/bin holding a ``pysrsctl`` that runs this checkout with this interpreter, as
+    the page's blocks call it."""
+    shim = root / "bin"
+    shim.mkdir(exist_ok=True)
+    program = f'PYTHONPATH={ROOT / "src"} exec {sys.executable} -c "{CTL}" "$@"'
+    (shim / "pysrsctl").write_text(f"#!/bin/sh\n{program}\n")
+    (shim / "pysrsctl").chmod(0o755)
+    return shim
+
+
 def converted(root: Path) -> Path:
-    """The page's conversion block run on Debian's defaults; the pysrsd.toml it wrote, with
-    the account of this test in place of ``pysrsd`` (which ``pysrsctl setup`` creates)."""
+    """The page's conversion block (``pysrsctl migrate-from postsrsd``) run as root in a
+    scratch root, where /etc/default/postsrsd is Debian's made under ``root``; the files it
+    wrote in /etc/pysrsd, copied under ``root`` with pysrsd.toml naming them there, with the
+    account of this test in place of ``pysrsd``."""
     debian_defaults(root)
-    run_block(block("postsrsd 1.x settings"), root, None)
+    require_scratch_root()
+    script = f"""
+cp {root}/etc/default/postsrsd /etc/default/postsrsd
+export PATH={pysrsctl_shim(root)}:$PATH
+{block("postsrsd 1.x settings")}
+mkdir -p {root}/etc/pysrsd
+cp /etc/pysrsd/* {root}/etc/pysrsd/
+"""
+    done = run_as_root(script, root / "scratch")
+    assert done.returncode == 0, done.stdout + done.stderr
     config = root / "etc" / "pysrsd" / "pysrsd.toml"
-    text = config.read_text()
+    text = config.read_text().replace('"/etc/pysrsd/', f'"{root}/etc/pysrsd/')
     assert '\nuser = "pysrsd"\n' in text
     mine = (
         '\nuser = "nobody"\ngroup = "nogroup"\n'
@@ -421,6 +445,17 @@ def switched(config: Path, root: Path, when: float) -> None:
     (echo,) = [line for line in block("switch").splitlines() if line.startswith("echo ")]
     run_block(echo, root, when)
     assert config.read_text().endswith(f"\naccept-concatenated-before = {DATE}\n")
+
+
+def test_switch_reloads_postfix_once_the_old_daemon_is_stopped_and_pysrsd_started() -> None:
+    """Postfix's processes keep their tcp_table connections, which a postsrsd 1.x stopped by
+    its pid keeps answering from its forked processes (tests/firsthour/test_migrate_from.py
+    shows it): the page's switch reloads Postfix after the stop and the start."""
+    lines = block("switch").splitlines()
+    stop = next(i for i, line in enumerate(lines) if "disable --now postsrsd" in line)
+    start = next(i for i, line in enumerate(lines) if line.startswith("pysrsctl setup "))
+    assert lines.index("postfix reload") > max(stop, start)
+    assert "**Why `postfix reload`.**" in DOC.read_text()
 
 
 class DebianPostsrsd(PostsrsdInstance):
@@ -439,7 +474,8 @@ class DebianPostsrsd(PostsrsdInstance):
 def test_postsrsd_1x_conversion_writes_what_the_variables_say(open_tmp: Path) -> None:
     config = converted(open_tmp)
     etc = open_tmp / "etc"
-    assert (etc / "pysrsd" / "secrets").read_bytes() == (etc / "postsrsd.secret").read_bytes()
+    secret = (etc / "postsrsd.secret").read_bytes()
+    assert (etc / "pysrsd" / "secrets").read_bytes() == secret + b"\n"
     assert len((etc / "postsrsd.secret").read_bytes()) == 32  # Debian's: no line end
     assert (etc / "pysrsd" / "exclude").read_text().split("\n") == [
         ".example.com",
@@ -502,10 +538,7 @@ def test_check_block_reverses_what_the_running_old_daemon_mints(open_tmp: Path) 
     require("postmap")
     config = converted(open_tmp)
     secret = (open_tmp / "etc" / "postsrsd.secret").read_bytes()
-    shim = open_tmp / "bin"
-    shim.mkdir()
-    (shim / "pysrsctl").write_text(f'#!/bin/sh\nexec {sys.executable} -c "{CTL}" "$@"\n')
-    (shim / "pysrsctl").chmod(0o755)
+    shim = pysrsctl_shim(open_tmp)
     old = DebianPostsrsd(secret, STOP - 3600)
     with old:
         script = block("check").replace("tcp:127.0.0.1:10001", f"tcp:127.0.0.1:{old.ports[0]}")

@@ -12,7 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from harness import SECRET, Client, Daemon, eventually, running, write_secrets
+from harness import (
+    SECRET,
+    Client,
+    Daemon,
+    eventually,
+    host_free_environment,
+    running,
+    write_secrets,
+)
 
 from pysrsd.srs.engine import Engine, Rewritten
 
@@ -47,8 +55,7 @@ def configured(tmp_path: Path, *flags: str, env: dict[str, str] | None = None) -
     command = [sys.executable, "-m", "pysrsd", "--config", str(tmp_path / "pysrsd.toml")]
     command += ["--forward-port", "0", "--reverse-port", "0", *flags]
     command += ["--allow-root"] if os.geteuid() == 0 else []
-    environment = {k: v for k, v in os.environ.items() if not k.upper().startswith("PYSRSD_")}
-    with running(tmp_path, command, {**environment, **(env or {})}) as daemon:
+    with running(tmp_path, command, host_free_environment(**(env or {}))) as daemon:
         yield daemon
 
 

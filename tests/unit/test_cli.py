@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import free_ports
+from harness import free_ports, host_free_environment
 
 from pysrsd.cli import EXIT_CONFIG, _daemon_parser, settings_from_args
 from pysrsd.config.settings import Settings, unknown_variables
@@ -344,8 +343,7 @@ Runner = Callable[..., tuple[int, list[str], list[int]]]
 def run(tmp_path: Path) -> Runner:
     config = tmp_path / "empty.toml"
     config.write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PYSRSD_")}
-    env["PYSRSD_CONFIG"] = str(config)  # /etc/pysrsd/pysrsd.toml must not matter
+    env = host_free_environment(PYSRSD_CONFIG=str(config))
 
     def run(*argv: str) -> tuple[int, list[str], list[int]]:
         ports = free_ports(2)

@@ -16,6 +16,8 @@
                                   2 CRITICAL, 3 UNKNOWN)
   pysrsctl rewrites [--log FILE] [--since TIME] [ADDRESS]
                                   the rewrites in the daemon's log
+  pysrsctl migrate-from postsrsd [--defaults FILE] [--replace] [--dry-run]
+                                  postsrsd 1.x's settings and secret as pysrsd's files
 
 Each command is a function from the parsed arguments to an exit status; ``build_parser()``
 returns the one parser that serves ``--help`` (and the man page).

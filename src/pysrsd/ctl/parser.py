@@ -9,7 +9,17 @@ import argparse
 from pathlib import Path
 
 from pysrsd import __version__, build, cli
-from pysrsd.ctl import check, forwarded, genkey, health, offline, query, rewrites, setup
+from pysrsd.ctl import (
+    check,
+    forwarded,
+    genkey,
+    health,
+    migrate,
+    offline,
+    query,
+    rewrites,
+    setup,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--since", metavar="TIME", help="UTC, e.g. 2026-12-02 or 2026-12-02T18:30")
     sub.add_argument("address", nargs="?", help="only this address, as sender or result")
     sub.set_defaults(run=rewrites.run)
+    migrate.add_arguments(commands.add_parser("migrate-from", help="take over postsrsd's settings"))
     return parser
 
 
