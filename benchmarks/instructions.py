@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/instructions.py [--servers pysrsd,pfix-srsd,ceiling]
        [--workloads forward,reverse-srs,reverse-plain] [--lookups 1000,6000] [--clients 16]
-       [--pfix-srsd BIN] [--ceiling BIN] [--postsrsd BIN] [--top 12] [--keep]
+       [--pfix-srsd BIN] [--ceiling BIN] [--postsrsd BIN] [--compiled] [--top 12] [--keep]
 
 Timings on a shared machine move with whatever else runs (``compare.py`` alternates servers
 and takes medians for that reason); instruction counts do not. Each server runs under
@@ -16,6 +16,7 @@ nearly all of its CPU. Every reply is checked. Reverse keys are minted beforehan
 instance of the same server outside valgrind (same secret, same day), so minting is not
 counted. For each pysrsd workload the functions whose counts grew most are listed, by
 shared object and by function (``callgrind_annotate``), to say where the instructions go.
+``--compiled`` adds ``pysrsd-mypyc``, the mypyc build of this checkout (``servers.build_compiled``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ WORKLOADS = ("forward", "reverse-srs", "reverse-plain")
 _COST = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+(.*?)(?: \[(.*)\])?$")
 
 
-def commands(args: argparse.Namespace) -> dict[str, Command]:
+def commands(args: argparse.Namespace, work: Path) -> dict[str, Command]:
     out: dict[str, Command] = {
         "pysrsd": lambda w, f, r: [
             sys.executable,
@@ -55,6 +56,18 @@ def commands(args: argparse.Namespace) -> dict[str, Command]:
             str(w / "secret"),
         ],
     }
+    if args.compiled and (tree := servers.build_compiled(work)) is not None:
+        # The build first on the import path; run as ``python -m pysrsd`` would run it.
+        boot = (
+            f"import runpy, sys; sys.path.insert(0, {str(tree)!r}); "
+            "runpy.run_module('pysrsd', run_name='__main__', alter_sys=True)"
+        )
+        out["pysrsd-mypyc"] = lambda w, f, r: [
+            sys.executable,
+            "-c",
+            boot,
+            *out["pysrsd"](w, f, r)[3:],
+        ]
     if args.pfix_srsd:
         out["pfix-srsd"] = lambda w, f, r: [
             args.pfix_srsd,
@@ -222,6 +235,7 @@ def main() -> int:
     parser.add_argument("--pfix-srsd", default=os.environ.get("PYSRSD_BENCH_PFIX_SRSD"))
     parser.add_argument("--ceiling", default=os.environ.get("PYSRSD_BENCH_CEILING"))
     parser.add_argument("--postsrsd", default="/usr/sbin/postsrsd")
+    parser.add_argument("--compiled", action="store_true", help="also the mypyc build")
     parser.add_argument("--top", type=int, default=12, help="functions listed per workload")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
@@ -233,7 +247,9 @@ def main() -> int:
     (work / "secret").write_bytes(servers.SECRET + b"\n")
     if args.ceiling is None and "ceiling" in args.servers:
         args.ceiling = servers.build_ceiling(work)
-    available = commands(args)
+    available = commands(args, work)
+    if args.compiled and "pysrsd-mypyc" not in args.servers:
+        args.servers = args.servers.replace("pysrsd", "pysrsd,pysrsd-mypyc", 1)
     names = [n for n in args.servers.split(",") if n in available]
     missing = [n for n in args.servers.split(",") if n not in available]
     print(
@@ -243,7 +259,7 @@ def main() -> int:
     )
     if missing:
         print(f"not measured (no binary given or found): {', '.join(missing)}")
-    print(f"{'workload':14} {'server':10} {'instructions/lookup':>20}")
+    print(f"{'workload':14} {'server':12} {'instructions/lookup':>18}")
     try:
         for workload in args.workloads.split(","):
             for name in names:
@@ -255,8 +271,8 @@ def main() -> int:
                     for n in (small, large)
                 ]
                 per = (total(runs[1]) - total(runs[0])) / (large - small)
-                print(f"{workload:14} {name:10} {per:20,.0f}", flush=True)
-                if name == "pysrsd" and args.top:
+                print(f"{workload:14} {name:12} {per:18,.0f}", flush=True)
+                if name.startswith("pysrsd") and args.top:
                     print("    by shared object:")
                     print("\n".join(grown(runs[0], runs[1], large - small, True, 6)))
                     print("    by function:")
