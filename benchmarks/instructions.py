@@ -38,6 +38,7 @@ import servers
 
 Command = Callable[[Path, int, int], list[str]]
 WORKLOADS = ("forward", "reverse-srs", "reverse-plain")
+_CALL = re.compile(r"^=>|\([\d,]+x\)$")
 _COST = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+(.*?)(?: \[(.*)\])?$")
 
 
@@ -206,8 +207,10 @@ def costs(path: Path, by_object: bool) -> dict[str, int]:
     out: dict[str, int] = {}
     for line in text.splitlines():
         match = _COST.match(line)
-        if match is None or "PROGRAM TOTALS" in line:
+        if match is None or "PROGRAM TOTALS" in line or "events annotated" in line:
             continue
+        if _CALL.search(match[2]):
+            continue  # (a call line, ``=> f (Nx)``: inclusive cost, counted where it is spent)
         where = (match[3] or "?") if by_object else match[2].rsplit("/", 1)[-1]
         out[where] = out.get(where, 0) + int(match[1].replace(",", ""))
     return out
