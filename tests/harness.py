@@ -7,11 +7,16 @@ PYSRSD_REQUIRE_SYSTEM=1 (set by .ci/run): then a missing tool fails the test.
 the tests: no ``PYSRSD_*`` setting of the caller, and ``PYSRSD_CONFIG=/dev/null`` so that no
 command started by a test reads /etc/pysrsd/pysrsd.toml. conftest.py makes it the test
 process's own environment, so every child inherits it; helpers that build a child's
-environment start from it.
+environment start from it. ``pysrsctl`` also reads Postfix's configuration (``check`` its
+layout, ``health`` the maps main.cf names): ``ctl()`` points it at an empty one
+(``$MAIL_CONFIG``, which postconf honours) unless the test gives its own, so that a host whose
+main.cf names pysrsd's maps does not answer for the daemon under test.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import glob
 import os
 import pwd
@@ -21,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,6 +55,17 @@ def host_free_environment(**extra: str) -> dict[str, str]:
         if not name.upper().startswith("PYSRSD_") or name.upper().startswith(_TEST_VARIABLES)
     }
     return {**env, "PYSRSD_CONFIG": os.devnull, **extra}
+
+
+@functools.cache
+def empty_postfix_config() -> str:
+    """A Postfix configuration directory with an empty main.cf and master.cf, for
+    ``$MAIL_CONFIG``: what pysrsctl sees of Postfix instead of the host's /etc/postfix."""
+    directory = Path(tempfile.mkdtemp(prefix="pysrsd-test-postfix-"))
+    atexit.register(shutil.rmtree, directory, True)
+    for name in ("main.cf", "master.cf"):
+        (directory / name).write_text("")
+    return str(directory)
 
 
 def require(*tools: str) -> None:
@@ -205,7 +222,7 @@ def ctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         text=True,
         timeout=60,
         check=False,
-        env=host_free_environment(**(env or {})),
+        env=host_free_environment(**{"MAIL_CONFIG": empty_postfix_config(), **(env or {})}),
     )
 
 

@@ -1,14 +1,15 @@
 """The tests never read the host's pysrsd configuration.
 
 A machine where pysrsd is installed has /etc/pysrsd/pysrsd.toml (an account, a secrets file
-the test's account cannot read, another domain) and perhaps ``PYSRSD_*`` variables in the
-shell that runs the tests. Here both are hostile: a scratch root's /etc/pysrsd holds such a
-config, the environment sets every setting the tests care about (and ``PYSRSD_CONFIG`` to that
-file), and a representative set of tests that start ``pysrsd`` and ``pysrsctl`` (through the
-harness, the oracles' helpers, their own subprocess calls, the shipped run scripts) must pass
-in it; so must the tests of the default paths, in a scratch root of their own, which starts
-without the host's pysrsd. A control line first shows that the hostile config is in force for a
-command that is not isolated.
+the test's account cannot read, another domain), perhaps ``PYSRSD_*`` variables in the shell
+that runs the tests, and a main.cf naming pysrsd's maps (which ``pysrsctl health`` probes).
+Here all three are hostile: a scratch root's /etc/pysrsd holds such a config, its main.cf names
+maps that nothing serves, the environment sets every setting the tests care about (and
+``PYSRSD_CONFIG`` to that file), and a representative set of tests that start ``pysrsd`` and
+``pysrsctl`` (through the harness, the oracles' helpers, their own subprocess calls, the
+shipped run scripts) must pass in it; so must the tests of the default paths, in a scratch root
+of their own, which starts without the host's pysrsd. A control line first shows that the
+hostile config is in force for a command that is not isolated.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ mkdir -p /etc/pysrsd
 cat > /etc/pysrsd/pysrsd.toml <<'EOF'
 {HOSTILE_CONFIG}EOF
 printf 'not the secret of any test\\n' > /etc/pysrsd/secrets
+postconf -e 'sender_canonical_maps = tcp:127.0.0.1:1' 'recipient_canonical_maps = tcp:127.0.0.1:2'
 chmod 0600 /etc/pysrsd/secrets
 {exports}export PYTHONPATH={ROOT / "src"} PYSRSD_REQUIRE_SYSTEM=1
 echo "@control=$({sys.executable} -m pysrsd.ctl check 2>&1 | tr '\\n' ' ')"

@@ -10,11 +10,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import DOMAIN, SECRET, Client, host_free_environment, running_daemon, write_secrets
+from harness import (
+    DOMAIN,
+    SECRET,
+    Client,
+    empty_postfix_config,
+    host_free_environment,
+    running_daemon,
+    write_secrets,
+)
 
 
 def health(*args: str, config: Path | None) -> subprocess.CompletedProcess[str]:
-    env = host_free_environment(PYSRSD_CONFIG=str(config) if config else os.devnull)
+    env = host_free_environment(
+        PYSRSD_CONFIG=str(config) if config else os.devnull, MAIL_CONFIG=empty_postfix_config()
+    )
     return subprocess.run(
         [sys.executable, "-m", "pysrsd.ctl", "health", *args],
         capture_output=True,
