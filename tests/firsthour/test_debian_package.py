@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from harness import require
 from scratch import (
     ROOT,
     WAIT_HEALTHY,
@@ -28,6 +29,7 @@ from scratch import (
     run_as_root,
     values,
 )
+from test_migrate_from import LAUNCHER, WAIT_PORT
 
 FIRST, SECOND = "1.0.0-1", "1.0.0-1+upgrade1"  # the second sorts higher: an upgrade
 BUILD_TIMEOUT = 600  # a hang guard (pip may download), never a measurement
@@ -288,3 +290,58 @@ pysrsctl check > {tmp_path}/check.log 2>&1 && echo "@check=0" || echo "@check=$?
     assert "no mail name found for the SRS domain" in install_log
     assert found["check"] != "0"
     assert "domain" in (tmp_path / "check.log").read_text()
+
+
+def test_package_installed_beside_postsrsd_takes_it_over_with_migrate_from_replace(
+    debs: dict[str, Path], tmp_path: Path
+) -> None:
+    """docs/migrating.md's route with the package: its installation made a secret and settings
+    of its own, so ``migrate-from postsrsd`` refuses (exit 2) until ``--replace``, which puts
+    postsrsd's secret first and keeps the package's files beside; after the switch the packaged
+    daemon reverses an address postsrsd minted before it."""
+    require_scratch_root()
+    require(LAUNCHER, "/etc/default/postsrsd", "/etc/postsrsd.secret", "postmap")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    serve = f"""
+{LAUNCHER} > {logs}/postsrsd.log 2>&1 &
+old=$!
+{WAIT_PORT.format(port=10001)}
+old_address=$(postmap -q alice@example.com tcp:127.0.0.1:10001)
+echo "@old_address=$old_address"
+apt-get install -y -q --no-install-recommends {debs[FIRST]} > {logs}/install.log 2>&1
+package_secret=$(head -n 1 /etc/pysrsd/secrets)
+status=0; pysrsctl migrate-from postsrsd > {logs}/refused.log 2>&1 || status=$?
+echo "@refused=$status"
+pysrsctl migrate-from postsrsd --replace > {logs}/replace.log 2>&1 && echo @replaced=ok
+[ "$(head -n 1 /etc/pysrsd/secrets)" = "$(cat /etc/postsrsd.secret)" ] && echo @first=postsrsd
+echo "@package_secret_kept=$(grep -cxF "$package_secret" /etc/pysrsd/secrets)"
+echo "@beside=$(ls /etc/pysrsd | grep -c '^secrets\\.pysrsd-migrate-')"
+echo "@secrets=$(stat -c '%U:%G %a' /etc/pysrsd/secrets)"
+kill $old; wait $old || true
+echo "accept-concatenated-before = $(date -u -d tomorrow +%F)" >> /etc/pysrsd/pysrsd.toml
+/usr/sbin/pysrsd > {logs}/pysrsd.log 2>&1 &
+new=$!
+{WAIT_PORT.format(port=10002)}
+echo "@old_reversed=$(postmap -q "$old_address" tcp:127.0.0.1:10002)"
+echo "@serving_as=$(ps -o user= -p $new)"
+kill $new; wait $new || true
+"""
+    script = (
+        "echo forwarder.example > /etc/mailname\n"
+        "echo SRS_DOMAIN=forwarder.example >> /etc/default/postsrsd\n" + in_private_network(serve)
+    )
+    result = run_as_root(script, tmp_path / "scratch", system=True)
+    log_text = "".join(f"\n== {p.name}\n{p.read_text()}" for p in sorted(logs.glob("*.log")))
+    assert result.returncode == 0, result.stdout + result.stderr + log_text
+    found = values(result.stdout)
+    assert found["old_address"].startswith("SRS0="), found
+    assert found["refused"] == "2", log_text
+    assert "differs /etc/pysrsd/secrets" in (logs / "refused.log").read_text(), log_text
+    assert found.get("replaced") == "ok", log_text
+    assert found.get("first") == "postsrsd", found
+    assert found["package_secret_kept"] == "1"  # after postsrsd's: it signed nothing, harmless
+    assert found["beside"] == "1"
+    assert found["secrets"] == "root:pysrsd 640"
+    assert found["old_reversed"] == "alice@example.com", log_text
+    assert found["serving_as"] == "pysrsd"
