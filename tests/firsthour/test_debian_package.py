@@ -12,9 +12,7 @@ The two packages are built once per session (about 20 s each with pip's cache wa
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -53,20 +51,10 @@ KEPT = re.compile(
 )
 
 
-def require_build_tools() -> None:
-    missing = [t for t in ("dpkg-buildpackage", "dh", "lintian") if shutil.which(t) is None]
-    if not missing:
-        return
-    problem = f"the Debian package needs {', '.join(missing)} (debhelper lintian)"
-    if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
-        pytest.fail(problem + " (PYSRSD_REQUIRE_SYSTEM=1)")
-    pytest.skip(problem)
-
-
 @pytest.fixture(scope="module")
 def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The package built twice from this checkout: FIRST and SECOND."""
-    require_build_tools()
+    require("dpkg-buildpackage", "dh", "lintian")  # debhelper lintian
     out = tmp_path_factory.mktemp("debs")
     built = {}
     for version in (FIRST, SECOND):

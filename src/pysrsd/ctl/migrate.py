@@ -75,14 +75,7 @@ def run(args: argparse.Namespace) -> int:
             "migrate-from: files differ from postsrsd's (above); nothing was changed. "
             "--replace puts postsrsd's in place and keeps the old files beside them"
         )
-    for step in plan:
-        if step.action is None:
-            print(f"ok      {step.text}")
-        elif args.dry_run:
-            print(f"would   {step.text}")
-        else:
-            print(f"doing   {step.text}", flush=True)
-            step.action()
+    steps.carry_out(plan, args.dry_run)
     _print_next(args.dry_run)
     return 0
 

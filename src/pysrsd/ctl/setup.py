@@ -41,14 +41,7 @@ def run(args: argparse.Namespace) -> int:
     restart, note = served.steps(changed, socket is not None, socket if args.postfix else None)
     plan += restart
     plan += _postfix_steps(args)
-    for step in plan:
-        if step.action is None:
-            print(f"ok      {step.text}")
-        elif args.dry_run:
-            print(f"would   {step.text}")
-        else:
-            print(f"doing   {step.text}", flush=True)
-            step.action()
+    steps.carry_out(plan, args.dry_run)
     if note:
         print(note)
     _print_next(args)

@@ -30,6 +30,18 @@ class Step:
     action: Callable[[], None] | None = None  # None: already in place
 
 
+def carry_out(plan: list[Step], dry_run: bool) -> None:
+    """Print each step (in place, would be done, being done) and, unless a dry run, do it."""
+    for step in plan:
+        if step.action is None:
+            print(f"ok      {step.text}")
+        elif dry_run:
+            print(f"would   {step.text}")
+        else:
+            print(f"doing   {step.text}", flush=True)
+            step.action()
+
+
 def check_domain(domain: str) -> None:
     labels = domain.removesuffix(".").split(".")
     if len(domain) > 253 or len(labels) < 2 or not all(_LABEL.match(x) for x in labels):
