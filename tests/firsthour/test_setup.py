@@ -259,3 +259,33 @@ echo "@down=$(cat /tmp/down.out)"
     assert next(part for part in down if part.startswith(hop)).endswith(
         " down (127.0.0.1: Connection refused)"
     ), down
+
+
+def test_a_port_moved_by_the_daemontools_env_stops_setup_before_main_cf(tmp_path: Path) -> None:
+    """A daemontools install whose env/ moves the forward port: ``setup --postfix`` would point
+    Postfix at 10001, where nothing listens. It stops (exit 2) naming the file, and main.cf is
+    unchanged; once the file agrees, the same command goes through."""
+    require_scratch_root()
+    script = f"""
+mkdir -p /etc/service
+{PYSRSCTL} setup forwarder.example --daemontools /etc/service > /dev/null
+echo 20001 > /etc/pysrsd/service/env/PYSRSD_FORWARD_PORT
+before=$(postconf -h sender_canonical_maps)
+{PYSRSCTL} setup forwarder.example --daemontools /etc/service --postfix > /tmp/out 2> /tmp/err \\
+    || echo "@rc=$?"
+echo "@err=$(cat /tmp/err)"
+echo "@unchanged=$([ "$(postconf -h sender_canonical_maps)" = "$before" ] && echo yes)"
+echo 10001 > /etc/pysrsd/service/env/PYSRSD_FORWARD_PORT
+{PYSRSCTL} setup forwarder.example --daemontools /etc/service --postfix > /dev/null \\
+    && echo "@then=$(postconf -h sender_canonical_maps)"
+"""
+    result = run_as_root(script, tmp_path / "scratch")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = values(result.stdout)
+    assert found["rc"] == "2", result.stdout
+    assert found["err"].startswith(
+        "pysrsctl: setup: /etc/pysrsd/service/env/PYSRSD_FORWARD_PORT sets "
+        "PYSRSD_FORWARD_PORT='20001', not 10001"
+    ), found["err"]
+    assert found["unchanged"] == "yes"
+    assert found["then"] == "tcp:127.0.0.1:10001"

@@ -19,7 +19,17 @@ import os
 import shlex
 from pathlib import Path
 
-from pysrsd.ctl import config_edit, forwarded, genkey, layout, own_domains, postconf, served, steps
+from pysrsd.ctl import (
+    config_edit,
+    forwarded,
+    genkey,
+    layout,
+    overrides,
+    own_domains,
+    postconf,
+    served,
+    steps,
+)
 from pysrsd.ctl.postconf import Postfix
 from pysrsd.ctl.steps import Step
 from pysrsd.errors import ConfigError
@@ -32,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     queue = _queue_directory() if args.socketmap else None
     socket = queue / layout.SOCKETMAP if queue is not None else None
     tcp = args.postfix and socket is None
+    overrides.check(tcp, socket)  # before any step: a variable may move a listener
     plan = _base_steps(args.domain, socket, args.daemontools is not None, tcp)
     if args.systemd:
         plan += steps.unit_steps(args.socketmap)
