@@ -119,7 +119,9 @@ the files it names; \fBquery\fR asks a running daemon over tcp_table; \fBhealth\
 probe address through the running daemon and reverses it, over every configured endpoint and
 every map Postfix is configured to ask (\fBpostconf\fR(1): main.cf and master.cf overrides),
 and answers as a monitoring plugin; \fBrewrites\fR lists the rewrites in the daemon's log;
-\fBsetup\fR builds the layout, adding to an existing config file only what it lacks.
+\fBsetup\fR builds the layout, adding to an existing config file only what it lacks, and
+stops before changing Postfix when a \fBPYSRSD_*\fR variable in \fB/etc/default/pysrsd\fR or
+the daemontools service's \fBenv/\fR would move a listener away from where it points Postfix.
 \fBmigrate\-from postsrsd\fR writes pysrsd's config file,
 secrets file (postsrsd's secret first, so it keeps signing) and exclusion map from postsrsd
 1.x's \fB/etc/default/postsrsd\fR; a file that differs is never replaced without
