@@ -84,10 +84,10 @@ def _missing(
 
 def _check_tcp(path: Path, found: dict[str, object]) -> None:
     """main.cf is about to name tcp:127.0.0.1:10001 and 10002: the config must serve them."""
-    have_listen = found.get("listen", ["127.0.0.1"])
+    have_listen = found.get("listen", [layout.TCP[0]])
     listen = [have_listen] if isinstance(have_listen, str) else have_listen
     listen = listen if isinstance(listen, list) else []
-    wanted = {"listen": "127.0.0.1", "forward-port": 10001, "reverse-port": 10002}
+    wanted = dict(zip(("listen", "forward-port", "reverse-port"), layout.TCP, strict=True))
     for key, value in wanted.items():
         have = found.get(key, value)
         if (key == "listen" and value not in listen) or (key != "listen" and have != value):

@@ -31,6 +31,7 @@ UNIT_DIR = Path("/etc/systemd/system")
 PACKAGE_UNIT_DIR = Path("/lib/systemd/system")  # the Debian package's units: used as they are
 PROGRAM = Path("/usr/local/sbin/pysrsd")
 QUEUE_DIRECTORY = Path("/var/spool/postfix")  # Debian's; setup asks postconf
+TCP = ("127.0.0.1", 10001, 10002)  # the daemon's default listener and ports: main.cf's maps
 SOCKETMAP = "pysrsd/socketmap"  # relative to the queue directory, as Postfix addresses it
 UNITS = ("pysrsd.service", "pysrsd-forward.socket", "pysrsd-reverse.socket")
 SOCKETMAP_UNIT = "pysrsd-socketmap.socket"
@@ -57,7 +58,8 @@ def maps(socketmap: bool) -> tuple[str, str]:
     """The forward and the reverse map as main.cf names them (examples/main.cf shows both)."""
     if socketmap:
         return f"socketmap:unix:{SOCKETMAP}:forward", f"socketmap:unix:{SOCKETMAP}:reverse"
-    return "tcp:127.0.0.1:10001", "tcp:127.0.0.1:10002"
+    host, forward, reverse = TCP
+    return f"tcp:{host}:{forward}", f"tcp:{host}:{reverse}"
 
 
 def main_cf(socketmap: bool) -> list[str]:

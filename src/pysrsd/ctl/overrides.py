@@ -50,13 +50,14 @@ def _unquote(value: str) -> str:
     return value
 
 
-_PORTS = {"PYSRSD_FORWARD_PORT": "10001", "PYSRSD_REVERSE_PORT": "10002"}
+_HOST = layout.TCP[0]
+_PORTS = {"PYSRSD_FORWARD_PORT": str(layout.TCP[1]), "PYSRSD_REVERSE_PORT": str(layout.TCP[2])}
 
 
 def _problem(name: str, value: str, tcp: bool, socket: Path | None) -> str | None:
     """What is wrong with ``name=value`` for the listeners Postfix will be pointed at."""
-    if tcp and name == "PYSRSD_LISTEN" and "127.0.0.1" not in _items(value):
-        return "without 127.0.0.1"
+    if tcp and name == "PYSRSD_LISTEN" and _HOST not in _items(value):
+        return f"without {_HOST}"
     if tcp and name in _PORTS and value.strip() != _PORTS[name]:
         return f"not {_PORTS[name]}"
     if socket is not None and name == "PYSRSD_SOCKETMAP" and f"unix:{socket}" not in _items(value):
@@ -78,7 +79,8 @@ def check(tcp: bool, socket: Path | None, envdir: Path = ENVDIR, defaults: Path 
         if problem is not None:
             wrong.append(f"{where} sets {name}={value!r}, {problem}")
     if wrong:
-        wanted = "tcp:127.0.0.1:10001 and 10002" if socket is None else f"unix:{socket}"
+        forward, reverse = layout.maps(False)
+        wanted = f"{forward} and {reverse}" if socket is None else f"unix:{socket}"
         raise ConfigError(
             f"setup: {'; '.join(wrong)}: it overrides {layout.CONFIG}, so pysrsd would not "
             f"serve {wanted}, where Postfix is to be pointed. Remove it (settings belong in "

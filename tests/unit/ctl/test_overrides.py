@@ -30,7 +30,7 @@ def test_a_port_in_daemontools_env_stops_setup_naming_the_file(tmp_path: Path) -
     assert f"{envdir / 'PYSRSD_FORWARD_PORT'} sets PYSRSD_FORWARD_PORT='20001', not 10001" in (
         message
     )
-    assert "tcp:127.0.0.1:10001 and 10002" in message
+    assert "tcp:127.0.0.1:10001 and tcp:127.0.0.1:10002" in message
     assert "/etc/pysrsd/pysrsd.toml" in message
 
 
