@@ -53,12 +53,20 @@ def require_scratch_root() -> None:
 
 
 def require_compiler() -> None:
-    """A C compiler and Debian's Python headers (install.sh --compiled), or skip/fail."""
-    if shutil.which("cc") and Path("/usr/include/python3.11/Python.h").exists():
+    """A C compiler and the headers of the Python install.sh uses (/usr/bin/python3: Debian's
+    python3-dev), for install.sh --compiled; or skip/fail."""
+    headers = Path("/usr/include/python3/Python.h")  # named when there is no /usr/bin/python3
+    if Path("/usr/bin/python3").exists():
+        found = subprocess.run(
+            ["/usr/bin/python3", "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        headers = Path(found.stdout.strip()) / "Python.h"
+    if shutil.which("cc") and headers.exists():
         return
-    problem = (
-        "install.sh --compiled needs cc and /usr/include/python3.11/Python.h (gcc python3-dev)"
-    )
+    problem = f"install.sh --compiled needs cc and {headers} (gcc python3-dev)"
     if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
         pytest.fail(problem + " (PYSRSD_REQUIRE_SYSTEM=1)")
     pytest.skip(problem)

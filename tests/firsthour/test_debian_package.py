@@ -173,6 +173,7 @@ echo "@program=$(readlink -f /usr/sbin/pysrsd) $(command -v pysrsctl)"
 echo "@man=$(man -w pysrsd) $(man -w pysrsctl)"
 echo "@conffiles=$(dpkg-query -W -f '${{Conffiles}}' pysrsd | awk '{{print $1}}' | tr '\\n' ' ')"
 echo "@enabled=$(readlink /etc/systemd/system/multi-user.target.wants/pysrsd.service)"
+echo "@unit=$(dpkg -L pysrsd | grep '/systemd/system/pysrsd.service$')"
 echo "@sockets_enabled=$(ls /etc/systemd/system/sockets.target.wants 2>/dev/null | grep -c pysrsd)"
 echo "@verify=$(systemd-analyze verify /lib/systemd/system/pysrsd.service 2>&1 | head -3)"
 echo "@check=$(pysrsctl check > /dev/null 2>&1 && echo ok)"
@@ -209,7 +210,12 @@ def test_install_serve_upgrade_remove_purge(debs: dict[str, Path], tmp_path: Pat
         found
     )
     assert found["conffiles"].split() == ["/etc/default/pysrsd"]
-    assert found["enabled"] == "/lib/systemd/system/pysrsd.service"
+    # the unit where this release's debhelper puts it (/lib on Debian 12, /usr/lib on 13)
+    assert found["unit"] in (
+        "/lib/systemd/system/pysrsd.service",
+        "/usr/lib/systemd/system/pysrsd.service",
+    )
+    assert found["enabled"] == found["unit"]
     assert found["sockets_enabled"] == "0"
     assert found["unit_copies"] == "0"  # setup --systemd enables the package's unit as it is
     assert found["verify"] == "", found["verify"]

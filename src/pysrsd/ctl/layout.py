@@ -28,7 +28,9 @@ STATE = Path("/var/lib/pysrsd")
 SERVICE_DIR = ETC / "service"  # the daemontools service directory, linked into svscan's
 LOG_DIR = Path("/var/log/pysrsd")
 UNIT_DIR = Path("/etc/systemd/system")
-PACKAGE_UNIT_DIR = Path("/lib/systemd/system")  # the Debian package's units: used as they are
+# the Debian package's units, used as they are: debhelper puts them in /usr/lib (Debian 13) or
+# /lib (Debian 12)
+PACKAGE_UNIT_DIRS = (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
 PROGRAM = Path("/usr/local/sbin/pysrsd")
 QUEUE_DIRECTORY = Path("/var/spool/postfix")  # Debian's; setup asks postconf
 TCP = ("127.0.0.1", 10001, 10002)  # the daemon's default listener and ports: main.cf's maps

@@ -156,9 +156,9 @@ def unit_steps(socketmap: bool) -> list[Step]:
 def _unit_step(name: str) -> Step:
     """A unit the Debian package installed is enabled as it is: a copy in /etc would hide the
     package's later versions of it."""
-    packaged = layout.PACKAGE_UNIT_DIR / name
-    if packaged.exists() and not (layout.UNIT_DIR / name).exists():
-        return Step(f"{packaged} (installed by the package)")
+    for packaged in (directory / name for directory in layout.PACKAGE_UNIT_DIRS):
+        if packaged.exists() and not (layout.UNIT_DIR / name).exists():
+            return Step(f"{packaged} (installed by the package)")
     return copy_step(f"systemd/{name}", layout.UNIT_DIR / name, 0o644)
 
 
