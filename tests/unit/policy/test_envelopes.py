@@ -7,7 +7,8 @@ import asyncio
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,23 @@ DAY = 86400
 TTL = 21 * DAY
 B32HEX = "0123456789ABCDEFGHIJKLMNOPQRSTUV"  # RFC 4648 section 7
 LONG = b"a-very-long-local-part-of-a-mailing-list-bounce-address+tag@lists.example.org"
+
+
+_OPENED: list[SqliteStore] = []
+
+
+def opened(path: str, clock: Callable[[], float]) -> SqliteStore:
+    """A store closed after the test (Python 3.13 warns of a connection left open)."""
+    store = SqliteStore(path, clock)
+    _OPENED.append(store)
+    return store
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
 
 
 def postsrsd_key(address: bytes) -> bytes:
@@ -100,7 +118,7 @@ def test_alias_is_postsrsd_key(address: bytes) -> None:
 def test_sqlite_schema_is_postsrsd_and_shared(tmp_path: Path) -> None:
     path = tmp_path / "senders.db"
     clock = Clock()
-    store = SqliteStore(str(path), clock)
+    store = opened(str(path), clock)
     assert put(store, (b"KEY1@1", b"alice@example.com", int(NOW) + TTL)) == [None]
     db = sqlite3.connect(path)
     columns = [(row[1], row[2], row[3]) for row in db.execute("PRAGMA table_info(kv)")]
@@ -121,7 +139,7 @@ def test_sqlite_schema_is_postsrsd_and_shared(tmp_path: Path) -> None:
 
 
 def test_unreachable_sqlite_raises_store_error(tmp_path: Path) -> None:
-    store = SqliteStore(str(tmp_path / "missing-dir" / "db"), Clock())
+    store = opened(str(tmp_path / "missing-dir" / "db"), Clock())
     (error,) = put(store, (b"K@1", b"a@b", int(NOW) + TTL))
     assert isinstance(error, StoreError)
     with pytest.raises(StoreError):
@@ -129,7 +147,7 @@ def test_unreachable_sqlite_raises_store_error(tmp_path: Path) -> None:
 
 
 def test_database_mode_stores_every_plain_sender(tmp_path: Path) -> None:
-    store = SqliteStore(str(tmp_path / "db"), Clock())
+    store = opened(str(tmp_path / "db"), Clock())
     state = make_state("database", store)
     sender = b"alice@example.com"
     minted = answer(state, Table.FORWARD, sender)
@@ -146,7 +164,7 @@ def test_database_mode_stores_every_plain_sender(tmp_path: Path) -> None:
 def test_a_forward_is_answered_only_once_its_row_is_committed(tmp_path: Path) -> None:
     """The rows of one turn of the loop are committed together, and no answer is known before
     its row is: whoever reads the file then (postsrsd, the daemon after a restart) has it."""
-    store = SqliteStore(str(tmp_path / "db"), Clock())
+    store = opened(str(tmp_path / "db"), Clock())
     state = make_state("database", store)
     other = sqlite3.connect(store.path)
     senders = [b"user%d@example.com" % i for i in range(20)]
@@ -171,7 +189,7 @@ def test_a_hung_file_system_holds_no_forward_for_ever(
     """SQLite does not come back (a dead NFS server, a failing disk): the forwards waiting for
     their rows are answered at the next housekeeping tick after STALL seconds, with the
     fallback (the embedded form when it fits, 400 when not)."""
-    store = SqliteStore(str(tmp_path / "db"), Clock())
+    store = opened(str(tmp_path / "db"), Clock())
     state = make_state("database", store)
     assert state.envelopes is not None
     envelopes = state.envelopes
@@ -202,15 +220,16 @@ def test_a_hung_file_system_holds_no_forward_for_ever(
 
 
 def test_database_mode_leaves_srs_senders_to_srs1(tmp_path: Path) -> None:
-    store = SqliteStore(str(tmp_path / "db"), Clock())
+    store = opened(str(tmp_path / "db"), Clock())
     state = make_state("database", store)
     result = answer(state, Table.FORWARD, b"SRS0=abcd=TT=example.com=alice@other.example")
     assert result.status is Status.FOUND and result.text.startswith(b"SRS1=")
-    assert sqlite3.connect(store.path).execute("SELECT count(*) FROM kv").fetchone() == (0,)
+    with closing(sqlite3.connect(store.path)) as db:
+        assert db.execute("SELECT count(*) FROM kv").fetchone() == (0,)
 
 
 def test_auto_mode_stores_only_what_does_not_fit(tmp_path: Path) -> None:
-    store = SqliteStore(str(tmp_path / "db"), Clock())
+    store = opened(str(tmp_path / "db"), Clock())
     state = make_state("auto", store)
     short = answer(state, Table.FORWARD, b"alice@example.com")
     assert short.text.endswith(b"=example.com=alice@fwd.example")
@@ -218,12 +237,13 @@ def test_auto_mode_stores_only_what_does_not_fit(tmp_path: Path) -> None:
     assert len(long_.text.rpartition(b"@")[0]) <= 64
     assert long_.text.split(b"=")[-1] == postsrsd_key(LONG).rpartition(b"@")[0] + b"@" + DOMAIN
     assert answer(state, Table.REVERSE, long_.text) == Answer(Status.FOUND, LONG)
-    rows = sqlite3.connect(store.path).execute("SELECT v FROM kv").fetchall()
+    with closing(sqlite3.connect(store.path)) as db:
+        rows = db.execute("SELECT v FROM kv").fetchall()
     assert rows == [(LONG.decode(),)]
 
 
 def test_database_down_forward_falls_back_or_defers(tmp_path: Path) -> None:
-    state = make_state("database", SqliteStore(str(tmp_path / "no" / "db"), Clock()))
+    state = make_state("database", opened(str(tmp_path / "no" / "db"), Clock()))
     short = answer(state, Table.FORWARD, b"alice@example.com")
     assert short.status is Status.FOUND
     assert short.text.endswith(b"=example.com=alice@fwd.example")  # embedded: fits
@@ -231,9 +251,9 @@ def test_database_down_forward_falls_back_or_defers(tmp_path: Path) -> None:
 
 
 def test_database_down_reverse_is_temp_fail_never_not_found(tmp_path: Path) -> None:
-    good = make_state("database", SqliteStore(str(tmp_path / "db"), Clock()))
+    good = make_state("database", opened(str(tmp_path / "db"), Clock()))
     minted = answer(good, Table.FORWARD, b"alice@example.com").text
-    down = make_state("database", SqliteStore(str(tmp_path / "no" / "db"), Clock()))
+    down = make_state("database", opened(str(tmp_path / "no" / "db"), Clock()))
     assert answer(down, Table.REVERSE, minted).status is Status.TEMP_FAIL
     # Without a database at all, a database address can never be answered: not found.
     embedded_only = make_state("embedded", None)
@@ -241,15 +261,15 @@ def test_database_down_reverse_is_temp_fail_never_not_found(tmp_path: Path) -> N
 
 
 def test_unknown_alias_is_not_found(tmp_path: Path) -> None:
-    writer = make_state("database", SqliteStore(str(tmp_path / "a"), Clock()))
+    writer = make_state("database", opened(str(tmp_path / "a"), Clock()))
     minted = answer(writer, Table.FORWARD, b"alice@example.com").text
-    reader = make_state("database", SqliteStore(str(tmp_path / "b"), Clock()))
+    reader = make_state("database", opened(str(tmp_path / "b"), Clock()))
     assert answer(reader, Table.REVERSE, minted) == Answer(Status.NOT_FOUND, b"unknown alias")
 
 
 def test_database_comes_back_without_restart(tmp_path: Path) -> None:
     folder = tmp_path / "later"
-    state = make_state("database", SqliteStore(str(folder / "db"), Clock()))
+    state = make_state("database", opened(str(folder / "db"), Clock()))
     assert answer(state, Table.FORWARD, LONG).status is Status.TEMP_FAIL
     folder.mkdir()
     minted = answer(state, Table.FORWARD, LONG)
@@ -263,7 +283,7 @@ def test_a_stored_sender_reverses_as_long_as_its_address_verifies(tmp_path: Path
     day = int(NOW) // DAY
     clock = Clock()
     clock.now = day * DAY + 3600  # 01:00
-    store = SqliteStore(str(tmp_path / "db"), clock)
+    store = opened(str(tmp_path / "db"), clock)
     state = make_state("database", store, clock)
     minted = answer(state, Table.FORWARD, LONG).text
     clock.now = (day + 21) * DAY + 2 * 3600  # 02:00, max-age days later
@@ -278,7 +298,7 @@ def test_a_stored_sender_reverses_as_long_as_its_address_verifies(tmp_path: Path
 
 def test_purge_runs_periodically_and_in_batches(tmp_path: Path) -> None:
     clock = Clock()
-    store = SqliteStore(str(tmp_path / "db"), clock)
+    store = opened(str(tmp_path / "db"), clock)
     rows = [(b"K%d@1" % i, b"a@b", int(NOW) + 60) for i in range(PURGE_BATCH + 10)]
     put(store, *rows, (b"KEEP@1", b"c@d", int(NOW) + TTL))
     database = EnvelopeDatabase(store, "test")
