@@ -43,8 +43,8 @@ def require_scratch_root() -> None:
     problem = None
     if os.geteuid() != 0:
         problem = "a scratch root needs root (mount namespaces, overlays)"
-    elif shutil.which("unshare") is None or not Path("/usr/bin/python3").exists():
-        problem = "a scratch root needs unshare and /usr/bin/python3"
+    elif not (shutil.which("unshare") and shutil.which("ip") and Path("/usr/bin/python3").exists()):
+        problem = "a scratch root needs unshare, ip (iproute2) and /usr/bin/python3"
     if problem is None:
         return
     if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
