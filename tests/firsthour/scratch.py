@@ -23,13 +23,11 @@ behind, as piuparts does.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from harness import require, require_root
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAID = ("/etc", "/opt", "/usr/local", "/var/lib", "/var/spool/postfix", "/var/log", "/root")
@@ -40,36 +38,21 @@ TIMEOUT = 600  # a hang guard (the install downloads packages), never a measurem
 
 def require_scratch_root() -> None:
     """Skip (or fail under PYSRSD_REQUIRE_SYSTEM=1) unless root can make mount namespaces."""
-    problem = None
-    if os.geteuid() != 0:
-        problem = "a scratch root needs root (mount namespaces, overlays)"
-    elif not (shutil.which("unshare") and shutil.which("ip") and Path("/usr/bin/python3").exists()):
-        problem = "a scratch root needs unshare, ip (iproute2) and /usr/bin/python3"
-    if problem is None:
-        return
-    if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
-        pytest.fail(problem + " (PYSRSD_REQUIRE_SYSTEM=1)")
-    pytest.skip(problem)
+    require_root("a scratch root (mount namespaces, overlays)")
+    require("unshare", "ip", "/usr/bin/python3")  # ip: iproute2, for in_private_network
 
 
 def require_compiler() -> None:
     """A C compiler and the headers of the Python install.sh uses (/usr/bin/python3: Debian's
     python3-dev), for install.sh --compiled; or skip/fail."""
-    headers = Path("/usr/include/python3/Python.h")  # named when there is no /usr/bin/python3
-    if Path("/usr/bin/python3").exists():
-        found = subprocess.run(
-            ["/usr/bin/python3", "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        headers = Path(found.stdout.strip()) / "Python.h"
-    if shutil.which("cc") and headers.exists():
-        return
-    problem = f"install.sh --compiled needs cc and {headers} (gcc python3-dev)"
-    if os.environ.get("PYSRSD_REQUIRE_SYSTEM") == "1":
-        pytest.fail(problem + " (PYSRSD_REQUIRE_SYSTEM=1)")
-    pytest.skip(problem)
+    require("/usr/bin/python3")
+    found = subprocess.run(
+        ["/usr/bin/python3", "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    require("cc", str(Path(found.stdout.strip()) / "Python.h"))  # gcc python3-dev
 
 
 # Wait (bounded) until the daemon answers its health check.
